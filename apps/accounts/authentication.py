@@ -1,0 +1,27 @@
+"""DRF authentication by `Authorization: Bearer <api key>`."""
+
+from rest_framework import authentication, exceptions
+from rest_framework.request import Request
+
+from apps.accounts import services
+from apps.accounts.models import ApiKey
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    keyword = "Bearer"
+
+    def authenticate(self, request: Request) -> tuple[ApiKey, ApiKey] | None:
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        if not header:
+            return None
+        keyword, _, raw_key = header.partition(" ")
+        if keyword != self.keyword or not raw_key.strip():
+            raise exceptions.AuthenticationFailed("Use the header 'Authorization: Bearer <api key>'.")
+        try:
+            api_key = services.api_key_authenticate(raw_key=raw_key.strip())
+        except services.InvalidApiKey as exc:
+            raise exceptions.AuthenticationFailed(str(exc)) from exc
+        return api_key, api_key
+
+    def authenticate_header(self, request: Request) -> str:
+        return f'{self.keyword} realm="switchboard"'

@@ -1,0 +1,27 @@
+"""API keys: a public prefix to find the key, and a SHA-256 hash of the secret."""
+
+from django.db import models
+
+
+class ApiKey(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    prefix = models.CharField(max_length=16, unique=True, help_text="Public part that identifies the key.")
+    # Keys are 32 random bytes, so a fast hash is enough: there is nothing to brute-force.
+    secret_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    # DRF treats request.user as the authenticated principal.
+    @property
+    def is_authenticated(self) -> bool:
+        return True

@@ -1,0 +1,71 @@
+"""Create, find and revoke API keys."""
+
+import hashlib
+import hmac
+import secrets
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.accounts.models import ApiKey
+
+KEY_PREFIX = "sb"
+
+
+class InvalidApiKey(Exception):
+    """The key is malformed, unknown or revoked."""
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _split(raw_key: str) -> tuple[str, str]:
+    parts = raw_key.split("_")
+    if len(parts) != 3 or parts[0] != KEY_PREFIX or not parts[1] or not parts[2]:
+        raise InvalidApiKey("API keys look like sb_<prefix>_<secret>.")
+    return parts[1], parts[2]
+
+
+def api_key_create(*, name: str, raw_key: str | None = None) -> tuple[ApiKey, str]:
+    """Create a key named `name` and return it with the raw key, shown only this once.
+
+    `raw_key` lets an operator choose the key (it must have the sb_<prefix>_<secret> form).
+    """
+    if raw_key is None:
+        raw_key = f"{KEY_PREFIX}_{secrets.token_hex(6)}_{secrets.token_urlsafe(32)}"
+    prefix, secret = _split(raw_key)
+    api_key = ApiKey.objects.create(name=name, prefix=prefix, secret_hash=_hash(secret))
+    return api_key, raw_key
+
+
+def api_key_ensure(*, name: str, raw_key: str | None = None) -> tuple[ApiKey, str | None]:
+    """Return the key named `name`, creating it (or replacing its secret with `raw_key`).
+
+    The raw key is returned when it is known (created now or given); an existing key's
+    secret cannot be recovered.
+    """
+    with transaction.atomic():
+        existing = ApiKey.objects.select_for_update().filter(name=name).first()
+        if existing is None:
+            return api_key_create(name=name, raw_key=raw_key)
+        if raw_key is None:
+            return existing, None
+        prefix, secret = _split(raw_key)
+        existing.prefix, existing.secret_hash, existing.revoked_at = prefix, _hash(secret), None
+        existing.save(update_fields=["prefix", "secret_hash", "revoked_at"])
+        return existing, raw_key
+
+
+def api_key_authenticate(*, raw_key: str) -> ApiKey:
+    """Return the active key matching `raw_key`, or raise InvalidApiKey."""
+    prefix, secret = _split(raw_key)
+    api_key = ApiKey.objects.filter(prefix=prefix, revoked_at__isnull=True).first()
+    if api_key is None or not hmac.compare_digest(api_key.secret_hash, _hash(secret)):
+        raise InvalidApiKey("Unknown or revoked API key.")
+    return api_key
+
+
+def api_key_revoke(*, api_key: ApiKey) -> None:
+    api_key.revoked_at = timezone.now()
+    api_key.save(update_fields=["revoked_at"])

@@ -1,0 +1,32 @@
+"""A JSON parser that refuses oversized bodies before reading them and parses with orjson."""
+
+from collections.abc import Mapping
+from typing import IO, Any
+
+import orjson
+from django.conf import settings
+from rest_framework import exceptions, parsers, status
+
+
+class RequestTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is larger than allowed."
+    default_code = "request_too_large"
+
+
+class JSONParser(parsers.JSONParser):
+    def parse(
+        self, stream: IO[bytes], media_type: str | None = None, parser_context: Mapping[str, Any] | None = None
+    ) -> Any:
+        request = (parser_context or {}).get("request")
+        limit = settings.SWITCHBOARD_MAX_REQUEST_BYTES
+        length = int(request.META.get("CONTENT_LENGTH") or 0) if request is not None else 0
+        if length > limit:
+            raise RequestTooLarge(f"The request body has {length} bytes; at most {limit} are accepted.")
+        body = stream.read(limit + 1) if stream is not None else b""
+        if len(body) > limit:
+            raise RequestTooLarge(f"The request body has more than {limit} bytes.")
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise exceptions.ParseError(f"The request body is not valid JSON: {exc}") from exc

@@ -1,0 +1,62 @@
+"""RFC 9457 problem details for every error the API returns."""
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import set_rollback
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://switchboard.dev/problems/"
+
+
+def problem(*, status_code: int, title: str, detail: str, code: str, **extra: Any) -> dict[str, Any]:
+    """Return a problem-details body."""
+    return {"type": PROBLEM_TYPE_BASE + code, "title": title, "status": status_code, "detail": detail, **extra}
+
+
+def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(body, status=body["status"], headers=headers, content_type=PROBLEM_CONTENT_TYPE)
+
+
+def _detail_text(detail: Any) -> str:
+    if isinstance(detail, dict):
+        return "; ".join(f"{key}: {_detail_text(value)}" for key, value in detail.items())
+    if isinstance(detail, list):
+        return " ".join(_detail_text(item) for item in detail)
+    return str(detail)
+
+
+def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Render DRF and Django exceptions as problem details; leave others to Django (500)."""
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(str(exc) or "Not found.")
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    if not isinstance(exc, exceptions.APIException):
+        return None
+    headers: dict[str, str] = {}
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
+    if getattr(exc, "wait", None):
+        headers["Retry-After"] = str(int(exc.wait))  # type: ignore[attr-defined]
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        exc.status_code = status.HTTP_401_UNAUTHORIZED
+        headers.setdefault("WWW-Authenticate", 'Bearer realm="switchboard"')
+    code = exc.get_codes() if isinstance(exc.detail, str) else exc.default_code
+    body = problem(
+        status_code=exc.status_code,
+        title=_title(exc),
+        detail=_detail_text(exc.detail),
+        code=str(code).replace("_", "-"),
+    )
+    if isinstance(exc.detail, dict | list):
+        body["errors"] = exc.detail
+    set_rollback()
+    return problem_response(body, headers)
+
+
+def _title(exc: exceptions.APIException) -> str:
+    return str(exc.default_detail).rstrip(".") if exc.default_detail else "Error"

@@ -1,0 +1,46 @@
+import json
+import os
+import secrets
+from argparse import ArgumentParser
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+
+from apps.accounts import services as account_services
+
+LOCAL_API_KEY_NAME = "local"
+
+
+class Command(BaseCommand):
+    help = (
+        "Ensure an admin user and an API key for the embedded default, and print them. "
+        "Honours DJANGO_SUPERUSER_USERNAME, DJANGO_SUPERUSER_PASSWORD and SWITCHBOARD_API_KEY; "
+        "generated secrets are kept in the credentials file so a second run reuses them."
+    )
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("--credentials", type=Path, default=settings.VAR_DIR / "credentials.json")
+
+    def handle(self, *args: Any, credentials: Path, **options: Any) -> None:
+        stored = json.loads(credentials.read_text()) if credentials.exists() else {}
+        username = os.environ.get("DJANGO_SUPERUSER_USERNAME") or stored.get("username") or "admin"
+        password = os.environ.get("DJANGO_SUPERUSER_PASSWORD") or stored.get("password") or secrets.token_urlsafe(12)
+        raw_key = os.environ.get("SWITCHBOARD_API_KEY") or stored.get("api_key")
+
+        user_model = get_user_model()
+        user = user_model.objects.filter(username=username).first()
+        if user is None:
+            user_model.objects.create_superuser(username=username, email="", password=password)
+        elif not user.check_password(password):
+            user.set_password(password)
+            user.save(update_fields=["password"])
+        _, known_key = account_services.api_key_ensure(name=LOCAL_API_KEY_NAME, raw_key=raw_key)
+
+        credentials.parent.mkdir(parents=True, exist_ok=True)
+        credentials.write_text(json.dumps({"username": username, "password": password, "api_key": known_key}))
+        credentials.chmod(0o600)
+        self.stdout.write(f"admin login: {username} / {password}")
+        self.stdout.write(f"API key:     {known_key}")

@@ -1,0 +1,28 @@
+"""Probes and fallbacks that belong to no domain app."""
+
+from django.http import HttpRequest, JsonResponse
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.core.api.problems import problem, problem_response
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Answer 200 while the web process runs (liveness; checks nothing else)."""
+    return JsonResponse({"status": "ok"})
+
+
+class ApiNotFoundView(APIView):
+    """Answer any unknown API path with problem details instead of an HTML page."""
+
+    authentication_classes: list[type] = []
+    permission_classes: list[type] = []
+
+    def _not_found(self, request: Request, *args: object, **kwargs: object) -> Response:
+        body = problem(
+            status_code=404, title="Not found", detail=f"No API resource at {request.path}.", code="not-found"
+        )
+        return problem_response(body)
+
+    get = post = put = patch = delete = _not_found

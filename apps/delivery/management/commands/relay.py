@@ -1,0 +1,14 @@
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from apps.delivery.relay import relay_run, stop_on_signals
+
+
+class Command(BaseCommand):
+    help = "Send due retries and delayed deliveries to their queues (run one or more; Ctrl-C stops)."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        self.stdout.write("Relay running; Ctrl-C or SIGTERM stops it.")
+        relay_run(stop=stop_on_signals())
+        self.stdout.write("Relay stopped.")

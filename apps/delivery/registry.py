@@ -1,0 +1,85 @@
+"""The registry of Python consumers, filled by the @consumer decorator.
+
+    from apps.delivery.registry import consumer
+
+    @consumer("inventory-reserve")
+    def reserve(message: ReceivedMessage) -> None: ...
+
+Modules named `consumers.py` in installed apps are imported at start-up, so their
+decorators run in every process.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from apps.core.errors import RetryableError
+
+# Errors that may pass and are worth another attempt. Anything else a handler raises is a
+# bug or bad data: retrying cannot fix it, so it goes to the dead-letter queue at once.
+DEFAULT_RETRY_FOR: tuple[type[BaseException], ...] = (RetryableError, ConnectionError, TimeoutError)
+
+
+@dataclass(frozen=True)
+class ReceivedMessage:
+    """What a handler receives: the message as published, and which attempt this is."""
+
+    id: str
+    topic: str
+    payload: Any
+    attributes: dict[str, str]
+    key: str
+    published_at: datetime
+    subscription: str
+    attempt: int
+
+
+Handler = Callable[[ReceivedMessage], None]
+
+
+@dataclass(frozen=True)
+class Consumer:
+    name: str
+    handler: Handler
+    # Run the handler and record its success in one database transaction, so a handler
+    # whose effects are writes to Switchboard's database takes effect exactly once.
+    transactional: bool
+    retry_for: tuple[type[BaseException], ...]
+
+
+class UnknownConsumer(LookupError):
+    pass
+
+
+_consumers: dict[str, Consumer] = {}
+
+
+def consumer(
+    name: str, *, transactional: bool = True, retry_for: tuple[type[BaseException], ...] = DEFAULT_RETRY_FOR
+) -> Callable[[Handler], Handler]:
+    """Register the decorated function as the consumer called `name`."""
+
+    def register(handler: Handler) -> Handler:
+        existing = _consumers.get(name)
+        if existing is not None and existing.handler is not handler:
+            raise ValueError(f"A consumer named {name!r} is registered already ({existing.handler.__qualname__}).")
+        _consumers[name] = Consumer(name=name, handler=handler, transactional=transactional, retry_for=retry_for)
+        return handler
+
+    return register
+
+
+def consumer_get(name: str) -> Consumer:
+    try:
+        return _consumers[name]
+    except KeyError:
+        raise UnknownConsumer(f"No consumer is registered as {name!r}.") from None
+
+
+def consumer_exists(name: str) -> bool:
+    return name in _consumers
+
+
+def consumer_names() -> list[str]:
+    return sorted(_consumers)

@@ -1,0 +1,75 @@
+"""Switchboard's own delay scheduler: a Redis sorted set of (queue, delivery) due times.
+
+Celery's `countdown`/`eta` on Redis keep the task unacknowledged in a worker until it is
+due, so any delay longer than the visibility timeout makes Redis hand the task out again
+(and again). Switchboard instead parks waiting deliveries here; the relay claims the due
+ones and sends them to their queues.
+
+Claiming is atomic (a Lua script), so two relays never claim the same entry. A claim is
+a lease: the entry moves to a second sorted set scored by the lease's end and leaves it
+once sent. If the relay dies between claim and send, the lease runs out and the entry
+is claimed again — at least once, never lost; consumers deduplicate the rare repeat.
+"""
+
+import time
+from dataclasses import dataclass
+
+import orjson
+import redis
+
+SCHEDULED_KEY = "sb:scheduled"
+CLAIMED_KEY = "sb:scheduled:claimed"
+CLAIM_LEASE_SECONDS = 30.0
+
+# KEYS: scheduled, claimed. ARGV: now, lease end, limit.
+# Expired leases go back to the schedule first, then due entries are claimed.
+_CLAIM_DUE = """
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
+for _, member in ipairs(expired) do
+  redis.call('ZREM', KEYS[2], member)
+  redis.call('ZADD', KEYS[1], ARGV[1], member)
+end
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, member in ipairs(due) do
+  redis.call('ZREM', KEYS[1], member)
+  redis.call('ZADD', KEYS[2], ARGV[2], member)
+end
+return due
+"""
+
+
+@dataclass(frozen=True)
+class ScheduledDelivery:
+    queue: str
+    delivery_id: int
+
+    def encode(self) -> bytes:
+        return orjson.dumps([self.queue, self.delivery_id])
+
+    @classmethod
+    def decode(cls, raw: bytes) -> "ScheduledDelivery":
+        queue, delivery_id = orjson.loads(raw)
+        return cls(queue=queue, delivery_id=delivery_id)
+
+
+def schedule(client: redis.Redis, entries: list[tuple[ScheduledDelivery, float]]) -> None:
+    """Park each delivery until its due time (Unix seconds)."""
+    if entries:
+        client.zadd(SCHEDULED_KEY, {entry.encode(): due_at for entry, due_at in entries})
+
+
+def claim_due(client: redis.Redis, *, limit: int = 500, now: float | None = None) -> list[ScheduledDelivery]:
+    """Claim up to `limit` due entries under a lease; call `release` once they are sent."""
+    now = time.time() if now is None else now
+    raw = client.eval(_CLAIM_DUE, 2, SCHEDULED_KEY, CLAIMED_KEY, now, now + CLAIM_LEASE_SECONDS, limit)
+    return [ScheduledDelivery.decode(member) for member in raw]  # type: ignore[union-attr]
+
+
+def release(client: redis.Redis, entries: list[ScheduledDelivery]) -> None:
+    """Drop the leases of entries that were sent to their queues."""
+    if entries:
+        client.zrem(CLAIMED_KEY, *[entry.encode() for entry in entries])
+
+
+def scheduled_count(client: redis.Redis) -> int:
+    return int(client.zcard(SCHEDULED_KEY)) + int(client.zcard(CLAIMED_KEY))  # type: ignore[arg-type]

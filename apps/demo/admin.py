@@ -1,0 +1,13 @@
+from django.contrib import admin
+
+from apps.demo.models import BillingCharge, InventoryReservation
+
+
+@admin.register(InventoryReservation)
+class InventoryReservationAdmin(admin.ModelAdmin):
+    list_display = ["order_id", "message_id", "reserved_at"]
+
+
+@admin.register(BillingCharge)
+class BillingChargeAdmin(admin.ModelAdmin):
+    list_display = ["order_id", "amount", "attempt", "message_id", "charged_at"]

@@ -1,0 +1,24 @@
+"""What the demo consumers did, so a person (admin) and a test can see they ran."""
+
+from django.db import models
+
+
+class InventoryReservation(models.Model):
+    message_id = models.UUIDField(unique=True)
+    order_id = models.CharField(max_length=100)
+    items = models.JSONField(default=list)
+    reserved_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"reservation for order {self.order_id}"
+
+
+class BillingCharge(models.Model):
+    message_id = models.UUIDField(unique=True)
+    order_id = models.CharField(max_length=100)
+    amount = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    attempt = models.PositiveIntegerField(help_text="The attempt that succeeded.")
+    charged_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"charge {self.amount} for order {self.order_id}"

@@ -1,0 +1,49 @@
+"""Shapes of the publishing API's requests and responses."""
+
+from rest_framework import serializers
+
+
+class StringMapField(serializers.DictField):
+    child = serializers.CharField(allow_blank=True, trim_whitespace=False)
+
+
+class PublishRequestSerializer(serializers.Serializer):
+    payload = serializers.JSONField()
+    attributes = StringMapField(required=False, default=dict)
+    key = serializers.CharField(required=False, allow_blank=True, max_length=200, trim_whitespace=False)
+
+    def to_internal_value(self, data: object) -> object:
+        if not isinstance(data, dict):
+            raise serializers.ValidationError({"non_field_errors": ["The body must be a JSON object."]})
+        unknown = sorted(set(data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class PublishResponseSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    topic = serializers.CharField()
+    published_at = serializers.DateTimeField()
+
+
+class DeliveryStatusSerializer(serializers.Serializer):
+    subscription = serializers.CharField(source="subscription.name")
+    state = serializers.CharField()
+    attempts = serializers.IntegerField()
+    last_error = serializers.SerializerMethodField()
+
+    def get_last_error(self, delivery: object) -> str | None:
+        # The last line of the traceback says what went wrong; the admin shows the rest.
+        error = getattr(delivery, "last_error", "")
+        return error.strip().splitlines()[-1] if error else None
+
+
+class MessageStatusSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    topic = serializers.CharField(source="topic.name")
+    payload = serializers.JSONField()
+    attributes = serializers.DictField(child=serializers.CharField())
+    key = serializers.CharField()
+    published_at = serializers.DateTimeField()
+    deliveries = DeliveryStatusSerializer(many=True)

@@ -1,0 +1,105 @@
+"""Publish messages: the one entry point the API, the admin and Python code share."""
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.delivery import services as delivery_services
+from apps.publishing.models import Message
+from apps.topology import selectors as topology_selectors
+from apps.topology.models import Topic
+
+MAX_KEY_LENGTH = 200
+MAX_ATTRIBUTES = 50
+
+
+class PublishError(Exception):
+    """A message that cannot be published; nothing was written."""
+
+
+class UnknownTopic(PublishError):
+    def __init__(self, topic: str) -> None:
+        super().__init__(f"There is no topic named {topic!r}.")
+        self.topic = topic
+
+
+class InvalidMessage(PublishError):
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class PayloadTooLarge(PublishError):
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"The payload is {size} bytes of JSON; at most {limit} are accepted.")
+        self.size, self.limit = size, limit
+
+
+def publish(
+    *,
+    topic: str,
+    payload: Any,
+    attributes: Mapping[str, str] | None = None,
+    key: str | None = None,
+) -> Message:
+    """Validate and store a message and one delivery per subscription of its topic.
+
+    Inside a caller's `transaction.atomic()` the message commits or rolls back with the
+    caller's writes; its deliveries go to the broker only after the commit.
+    """
+    topic_obj = _topic(topic)
+    attributes = _validated_attributes(attributes)
+    _check_payload(payload)
+    _check_key(key)
+    with transaction.atomic():
+        message = Message.objects.create(
+            topic=topic_obj, payload=payload, attributes=attributes, key=key or "", published_at=_now()
+        )
+        delivery_services.deliveries_create(messages=[message])
+    return message
+
+
+def _now() -> datetime:
+    return timezone.now()
+
+
+def _topic(name: str) -> Topic:
+    topic = topology_selectors.topic_get(name=name) if isinstance(name, str) else None
+    if topic is None:
+        raise UnknownTopic(str(name))
+    return topic
+
+
+def _validated_attributes(attributes: Mapping[str, str] | None) -> dict[str, str]:
+    if attributes is None:
+        return {}
+    if not isinstance(attributes, Mapping):
+        raise InvalidMessage("Attributes must be an object of string values.", field="attributes")
+    if len(attributes) > MAX_ATTRIBUTES:
+        raise InvalidMessage(f"At most {MAX_ATTRIBUTES} attributes are accepted.", field="attributes")
+    for name, value in attributes.items():
+        if not isinstance(name, str) or not name or not isinstance(value, str):
+            raise InvalidMessage(
+                f"Attribute {name!r} must be a non-empty name with a string value.", field="attributes"
+            )
+    return dict(attributes)
+
+
+def _check_payload(payload: Any) -> None:
+    try:
+        size = len(orjson.dumps(payload))
+    except TypeError as exc:
+        raise InvalidMessage(f"The payload is not JSON: {exc}", field="payload") from exc
+    limit = settings.SWITCHBOARD_MAX_PAYLOAD_BYTES
+    if size > limit:
+        raise PayloadTooLarge(size, limit)
+
+
+def _check_key(key: str | None) -> None:
+    if key is not None and (not isinstance(key, str) or len(key) > MAX_KEY_LENGTH):
+        raise InvalidMessage(f"The key must be a string of at most {MAX_KEY_LENGTH} characters.", field="key")

@@ -1,0 +1,8 @@
+from django.urls import path
+
+from apps.publishing.api import views
+
+urlpatterns = [
+    path("topics/<str:topic>/messages", views.TopicMessagesView.as_view(), name="topic-messages"),
+    path("messages/<uuid:message_id>", views.MessageDetailView.as_view(), name="message-detail"),
+]

@@ -1,0 +1,202 @@
+"""Read `topology.yaml`, validate it whole, and describe it as plain specs.
+
+Validation runs before anything is written, and every problem names the entry and the
+field, e.g. ``subscriptions[1] (billing-charge).retry.max_attempts: 0 is less than the
+minimum of 1``.
+"""
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+
+from apps.delivery import registry
+from apps.topology.filter_policy import FilterPolicyError, validate_filter_policy
+from apps.topology.models import NAME_PATTERN, ConsumerKind
+
+_NAME = {"type": "string", "pattern": NAME_PATTERN}
+
+TOPOLOGY_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["topics"],
+    "properties": {
+        "topics": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name"],
+                "properties": {"name": _NAME, "description": {"type": "string"}},
+            },
+        },
+        "subscriptions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name", "topic"],
+                "properties": {
+                    "name": _NAME,
+                    "topic": _NAME,
+                    "consumer": {"enum": [kind.value for kind in ConsumerKind]},
+                    "handler": {"type": "string", "minLength": 1},
+                    "url": {"type": "string", "pattern": "^https?://"},
+                    "filter_policy": {"type": "object"},
+                    "batch_size": {"type": "integer", "minimum": 1, "maximum": 1000},
+                    "paused": {"type": "boolean"},
+                    "retry": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "max_attempts": {"type": "integer", "minimum": 1, "maximum": 100},
+                            "initial_delay": {"type": "number", "minimum": 0},
+                            "multiplier": {"type": "number", "minimum": 1},
+                            "max_delay": {"type": "number", "minimum": 0},
+                            "jitter": {"type": "number", "minimum": 0, "maximum": 1},
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+class TopologyError(Exception):
+    """The topology file is not valid; `problems` lists every problem found."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class SubscriptionSpec:
+    name: str
+    topic: str
+    consumer_kind: str = ConsumerKind.PYTHON.value
+    handler: str = ""
+    webhook_url: str = ""
+    filter_policy: dict[str, Any] = field(default_factory=dict)
+    batch_size: int = 1
+    paused: bool = False
+    max_attempts: int = 5
+    retry_initial_delay: float = 1.0
+    retry_multiplier: float = 2.0
+    retry_max_delay: float = 300.0
+    retry_jitter: float = 0.2
+
+
+@dataclass(frozen=True)
+class TopologySpec:
+    topics: list[TopicSpec]
+    subscriptions: list[SubscriptionSpec]
+
+
+def _entry_label(document: Any, path: list[Any]) -> str:
+    """Render a JSON path, naming list entries by their `name` where they have one."""
+    label, node = "", document
+    for part in path:
+        if isinstance(part, int):
+            label += f"[{part}]"
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+            if isinstance(node, dict) and isinstance(node.get("name"), str):
+                label += f" ({node['name']})"
+        else:
+            label += f".{part}" if label else str(part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return label or "(top level)"
+
+
+def topology_parse(text: str, *, source: str = "topology.yaml") -> TopologySpec:
+    """Parse and validate a topology document; raise TopologyError listing every problem."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise TopologyError([f"{source}: not valid YAML: {exc}"]) from exc
+    validator = Draft202012Validator(TOPOLOGY_SCHEMA)
+    problems = [
+        f"{_entry_label(document, list(error.absolute_path))}: {error.message}"
+        for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path)))
+    ]
+    if problems:
+        raise TopologyError(problems)
+    spec = _to_spec(document)
+    problems = _check_references(spec)
+    if problems:
+        raise TopologyError(problems)
+    return spec
+
+
+def topology_read(path: Path) -> TopologySpec:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise TopologyError([f"{path}: cannot read: {exc.strerror}"]) from exc
+    return topology_parse(text, source=str(path))
+
+
+def _to_spec(document: dict[str, Any]) -> TopologySpec:
+    topics = [TopicSpec(name=t["name"], description=t.get("description", "")) for t in document["topics"]]
+    subscriptions = []
+    for entry in document.get("subscriptions") or []:
+        retry = entry.get("retry", {})
+        kind = entry.get("consumer", ConsumerKind.PYTHON.value)
+        subscriptions.append(
+            SubscriptionSpec(
+                name=entry["name"],
+                topic=entry["topic"],
+                consumer_kind=kind,
+                handler=entry.get("handler", entry["name"] if kind == ConsumerKind.PYTHON else ""),
+                webhook_url=entry.get("url", ""),
+                filter_policy=entry.get("filter_policy", {}),
+                batch_size=entry.get("batch_size", 1),
+                paused=entry.get("paused", False),
+                max_attempts=retry.get("max_attempts", 5),
+                retry_initial_delay=float(retry.get("initial_delay", 1.0)),
+                retry_multiplier=float(retry.get("multiplier", 2.0)),
+                retry_max_delay=float(retry.get("max_delay", 300.0)),
+                retry_jitter=float(retry.get("jitter", 0.2)),
+            )
+        )
+    return TopologySpec(topics=topics, subscriptions=subscriptions)
+
+
+def _check_references(spec: TopologySpec) -> list[str]:
+    problems = []
+    topic_names = [t.name for t in spec.topics]
+    problems += [f"topics: {name!r} is declared twice" for name in _duplicates(topic_names)]
+    problems += [
+        f"subscriptions: {name!r} is declared twice" for name in _duplicates([s.name for s in spec.subscriptions])
+    ]
+    for index, sub in enumerate(spec.subscriptions):
+        label = f"subscriptions[{index}] ({sub.name})"
+        if sub.topic not in topic_names:
+            problems.append(f"{label}.topic: unknown topic {sub.topic!r}; declare it under 'topics'")
+        if sub.consumer_kind == ConsumerKind.PYTHON and not registry.consumer_exists(sub.handler):
+            known = ", ".join(registry.consumer_names()) or "none"
+            problems.append(f"{label}.handler: no consumer registered as {sub.handler!r} (registered: {known})")
+        if sub.consumer_kind == ConsumerKind.WEBHOOK and not sub.webhook_url:
+            problems.append(f"{label}.url: a webhook subscription needs a url")
+        if sub.retry_max_delay < sub.retry_initial_delay:
+            problems.append(f"{label}.retry.max_delay: must not be below initial_delay")
+        try:
+            validate_filter_policy(sub.filter_policy)
+        except FilterPolicyError as exc:
+            problems.append(f"{label}.filter_policy.{exc.path}: {exc}")
+    return problems
+
+
+def _duplicates(names: list[str]) -> list[str]:
+    return [name for name, count in Counter(names).items() if count > 1]

@@ -1,0 +1,75 @@
+"""Write the declared topology to the database."""
+
+from dataclasses import asdict, dataclass, field
+
+from django.db import transaction
+
+from apps.topology.loader import TopologySpec
+from apps.topology.models import Subscription, Topic
+
+
+@dataclass
+class SyncReport:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    not_declared: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+
+
+class TopologyPruneError(Exception):
+    """A topic that is no longer declared still has messages or subscriptions."""
+
+
+@transaction.atomic
+def topology_sync(*, spec: TopologySpec, prune: bool = False) -> SyncReport:
+    """Create and update topics and subscriptions as declared; all or nothing.
+
+    Entries in the database but not in `spec` are reported, and deleted with `prune`
+    (a subscription's deliveries go with it; a topic that still has messages stays).
+    """
+    report = SyncReport()
+    topics = {}
+    for topic_spec in spec.topics:
+        topic, outcome = _upsert(Topic, topic_spec.name, {"description": topic_spec.description})
+        topics[topic.name] = topic
+        getattr(report, outcome).append(f"topic {topic.name}")
+    for sub_spec in spec.subscriptions:
+        values = asdict(sub_spec)
+        values.pop("name")
+        values["topic"] = topics[values["topic"]]
+        _, outcome = _upsert(Subscription, sub_spec.name, values)
+        getattr(report, outcome).append(f"subscription {sub_spec.name}")
+
+    stale_subscriptions = Subscription.objects.exclude(name__in=[s.name for s in spec.subscriptions])
+    stale_topics = Topic.objects.exclude(name__in=[t.name for t in spec.topics])
+    report.not_declared = [f"subscription {s.name}" for s in stale_subscriptions] + [
+        f"topic {t.name}" for t in stale_topics
+    ]
+    if prune:
+        for subscription in stale_subscriptions:
+            subscription.deliveries.all().delete()  # type: ignore[attr-defined]
+            subscription.delete()
+            report.deleted.append(f"subscription {subscription.name}")
+        for topic in stale_topics:
+            if topic.messages.exists():  # type: ignore[attr-defined]
+                raise TopologyPruneError(f"topic {topic.name} still has messages; it cannot be deleted")
+            topic.delete()
+            report.deleted.append(f"topic {topic.name}")
+        report.not_declared = []
+    return report
+
+
+def _upsert(
+    model: type[Topic] | type[Subscription], name: str, values: dict[str, object]
+) -> tuple[Topic | Subscription, str]:
+    instance = model.objects.filter(name=name).first()
+    if instance is None:
+        return model.objects.create(name=name, **values), "created"
+    changed = [key for key, value in values.items() if getattr(instance, key) != value]
+    if not changed:
+        return instance, "unchanged"
+    for key in changed:
+        setattr(instance, key, values[key])
+    instance.save()
+    return instance, "updated"

@@ -1,0 +1,24 @@
+"""URL map: the REST API under /api/v1/, the admin, probes and API docs."""
+
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from apps.core.views import ApiNotFoundView, healthz
+
+api_v1 = [
+    path("", include("apps.publishing.urls")),
+    re_path(r"^.*$", ApiNotFoundView.as_view()),
+]
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="schema"),
+    path(
+        "api/docs/",
+        SpectacularSwaggerView.as_view(url_name="schema", authentication_classes=[], permission_classes=[]),
+        name="swagger-ui",
+    ),
+    path("admin/", admin.site.urls),
+]
