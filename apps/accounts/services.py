@@ -21,7 +21,7 @@ def _hash(secret: str) -> str:
 
 
 def _split(raw_key: str) -> tuple[str, str]:
-    parts = raw_key.split("_")
+    parts = raw_key.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_PREFIX or not parts[1] or not parts[2]:
         raise InvalidApiKey("API keys look like sb_<prefix>_<secret>.")
     return parts[1], parts[2]

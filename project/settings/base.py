@@ -27,6 +27,7 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'switchboard.sqlite3'}"),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    VAR_DIR.mkdir(exist_ok=True)
     # Web, worker, relay and beat write to one SQLite file at once: WAL lets readers run
     # beside the writer, IMMEDIATE transactions take the write lock up front (no failed
     # lock upgrades), and the busy timeout makes a writer wait instead of failing.

@@ -3,14 +3,25 @@
 from rest_framework import serializers
 
 
+class StrictCharField(serializers.CharField):
+    """A string field that refuses numbers and booleans instead of converting them."""
+
+    default_error_messages = {"not_a_string": "Must be a string, not {kind}."}
+
+    def to_internal_value(self, data: object) -> str:
+        if not isinstance(data, str):
+            self.fail("not_a_string", kind=type(data).__name__)
+        return super().to_internal_value(data)
+
+
 class StringMapField(serializers.DictField):
-    child = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    child = StrictCharField(allow_blank=True, trim_whitespace=False)
 
 
 class PublishRequestSerializer(serializers.Serializer):
     payload = serializers.JSONField()
     attributes = StringMapField(required=False, default=dict)
-    key = serializers.CharField(required=False, allow_blank=True, max_length=200, trim_whitespace=False)
+    key = StrictCharField(required=False, allow_blank=True, max_length=200, trim_whitespace=False)
 
     def to_internal_value(self, data: object) -> object:
         if not isinstance(data, dict):

@@ -1,0 +1,55 @@
+"""Fixtures that run Switchboard for real: a private Redis (AOF), celery workers, the relay
+and gunicorn, all sharing the test database (SQLite file or PostgreSQL)."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
+from apps.accounts.services import api_key_create
+from apps.topology.models import Subscription
+from tests.system.processes import RedisServer, Stack
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/system/" in str(item.fspath):
+            item.add_marker(pytest.mark.system)
+
+
+def _database_url() -> str:
+    """Name the test database (as pytest-django created it) as a DATABASE_URL for other processes."""
+    db = connection.settings_dict
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{Path(db['NAME']).resolve()}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(directory=tmp_path / "redis").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def stack(transactional_db: None, redis_server: RedisServer, tmp_path: Path) -> Iterator[Stack]:
+    stack = Stack(redis=redis_server, database_url=_database_url(), tmp=tmp_path)
+    yield stack
+    stack.stop_all()
+
+
+@pytest.fixture
+def demo_topology(transactional_db: None) -> None:
+    """Load config/topology.yaml, with retry waits shortened so tests stay quick."""
+    call_command("sync_topology", verbosity=0)
+    Subscription.objects.update(retry_initial_delay=0.2, retry_multiplier=1.0, retry_max_delay=0.2, retry_jitter=0.0)
+
+
+@pytest.fixture
+def api_key(transactional_db: None) -> str:
+    _, raw_key = api_key_create(name="system-tests")
+    return raw_key

@@ -1,0 +1,128 @@
+"""A message from the REST API (gunicorn) through a private Redis to real celery workers.
+
+The oracle is what the demo handlers recorded (one row per effect) and Switchboard's own
+ledger (delivery rows); each test prints its counts.
+"""
+
+from typing import Any
+
+import httpx
+import pytest
+
+from apps.delivery.models import Delivery, DeliveryState
+from apps.demo.models import BillingCharge, InventoryReservation
+from tests.system.processes import Stack, WebServer, wait_until
+
+ORDERS = "/api/v1/topics/orders.created/messages"
+
+
+def publish(client: httpx.Client, payload: Any, **fields: Any) -> str:
+    response = client.post(ORDERS, json={"payload": payload, **fields})
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
+
+
+def status(client: httpx.Client, message_id: str) -> dict[str, dict[str, Any]]:
+    response = client.get(f"/api/v1/messages/{message_id}")
+    assert response.status_code == 200, response.text
+    return {d["subscription"]: d for d in response.json()["deliveries"]}
+
+
+def all_finished() -> bool:
+    return not Delivery.objects.filter(state__in=[DeliveryState.PENDING, DeliveryState.RETRYING]).exists()
+
+
+@pytest.fixture
+def web(stack: Stack, demo_topology: None) -> WebServer:
+    return stack.start_web()
+
+
+@pytest.fixture
+def client(web: WebServer, api_key: str) -> httpx.Client:
+    return httpx.Client(base_url=web.base_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=10)
+
+
+def test_one_message_is_delivered_once_to_each_subscription(stack: Stack, client: httpx.Client) -> None:
+    stack.start_worker()
+    message_id = publish(client, {"order_id": "A-1", "total": "12.50", "items": ["book"]})
+
+    wait_until(lambda: all(d["state"] == "delivered" for d in status(client, message_id).values()), timeout=30)
+
+    deliveries = status(client, message_id)
+    assert deliveries == {
+        "billing-charge": {"subscription": "billing-charge", "state": "delivered", "attempts": 1, "last_error": None},
+        "inventory-reserve": {
+            "subscription": "inventory-reserve",
+            "state": "delivered",
+            "attempts": 1,
+            "last_error": None,
+        },
+    }
+    reservation = InventoryReservation.objects.get()
+    assert (str(reservation.message_id), reservation.order_id, reservation.items) == (message_id, "A-1", ["book"])
+    charge = BillingCharge.objects.get()
+    assert (str(charge.message_id), str(charge.amount), charge.attempt) == (message_id, "12.50", 1)
+
+
+def test_fan_out_delivers_every_message_to_both_subscriptions(stack: Stack, client: httpx.Client) -> None:
+    published = [publish(client, {"order_id": f"F-{n}", "total": "1"}) for n in range(60)]
+    stack.start_worker(concurrency=2)
+
+    wait_until(all_finished, timeout=60, what="all deliveries to finish")
+
+    reserved = sorted(str(m) for m in InventoryReservation.objects.values_list("message_id", flat=True))
+    charged = sorted(str(m) for m in BillingCharge.objects.values_list("message_id", flat=True))
+    lost = len(set(published) - set(reserved)) + len(set(published) - set(charged))
+    print(f"published={len(published)} handled={len(reserved) + len(charged)} lost={lost}")
+    assert reserved == sorted(published)
+    assert charged == sorted(published)
+    assert Delivery.objects.filter(state=DeliveryState.DELIVERED, attempts=1).count() == 120
+
+
+def test_retry_then_success(stack: Stack, client: httpx.Client) -> None:
+    stack.start_worker()
+    stack.start_relay()
+    message_id = publish(client, {"order_id": "R-1", "total": "5", "simulate": {"fail_times": 2}})
+
+    wait_until(lambda: status(client, message_id)["billing-charge"]["state"] == "delivered", timeout=30)
+
+    billing = status(client, message_id)["billing-charge"]
+    assert (billing["state"], billing["attempts"], billing["last_error"]) == ("delivered", 3, None)
+    charge = BillingCharge.objects.get()
+    assert (str(charge.message_id), charge.attempt) == (message_id, 3)
+    assert status(client, message_id)["inventory-reserve"]["attempts"] == 1
+
+
+def test_permanent_failure_ends_dead_after_max_attempts(stack: Stack, client: httpx.Client) -> None:
+    stack.start_worker()
+    stack.start_relay()
+    message_id = publish(client, {"order_id": "D-1", "total": "5", "simulate": "fail_always"})
+
+    wait_until(lambda: status(client, message_id)["billing-charge"]["state"] == "dead", timeout=30)
+
+    billing = status(client, message_id)["billing-charge"]
+    assert (billing["state"], billing["attempts"]) == ("dead", 5)
+    assert billing["last_error"] == "apps.core.errors.RetryableError: simulated failure (fail_always)"
+    assert BillingCharge.objects.count() == 0
+    assert status(client, message_id)["inventory-reserve"]["state"] == "delivered"
+
+
+def test_api_errors_are_problem_details(web: WebServer, client: httpx.Client) -> None:
+    cases = [
+        (httpx.post(web.base_url + ORDERS, json={"payload": {}}), 401),
+        (httpx.post(web.base_url + ORDERS, json={"payload": {}}, headers={"Authorization": "Bearer sb_x_y"}), 401),
+        (client.post("/api/v1/topics/no.such.topic/messages", json={"payload": {}}), 404),
+        (client.post(ORDERS, content=b"{not json", headers={"Content-Type": "application/json"}), 400),
+        (client.post(ORDERS, json={"payload": {}, "attributes": {"region": 1}}), 400),
+        (client.post(ORDERS, json={"payload": {}, "key": 7}), 400),
+        (client.post(ORDERS, json={"attributes": {}}), 400),
+        (client.post(ORDERS, json={"payload": "x" * (256 * 1024)}), 413),
+        (client.get("/api/v1/messages/01a2249d-bb0f-7e32-b5ea-f15b3b696912"), 404),
+    ]
+    for response, expected in cases:
+        assert response.status_code == expected, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        body = response.json()
+        assert body["status"] == expected
+        assert {"type", "title", "detail"} <= set(body)
+    assert Delivery.objects.count() == 0
