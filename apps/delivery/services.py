@@ -74,7 +74,7 @@ def delivery_attempt(*, delivery_id: int) -> str:
         return "duplicate"
     subscription = delivery.subscription
     attempt = delivery.attempts + 1
-    consumer = registry.consumer_get(subscription.handler)
+    consumer = _consumer_for(subscription)
     received = _received_message(delivery, attempt)
     try:
         if consumer.transactional:
@@ -91,6 +91,11 @@ def delivery_attempt(*, delivery_id: int) -> str:
     except Exception as exc:  # noqa: BLE001 - recorded as a permanent failure, never retried
         return _failed(delivery, attempt, exc, retryable=False)
     return DeliveryState.DELIVERED
+
+
+def _consumer_for(subscription: Subscription) -> registry.Consumer:
+    """Return what handles the subscription's messages."""
+    return registry.consumer_get(subscription.handler)
 
 
 def _received_message(delivery: Delivery, attempt: int) -> registry.ReceivedMessage:

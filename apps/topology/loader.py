@@ -15,7 +15,7 @@ from jsonschema import Draft202012Validator
 
 from apps.delivery import registry
 from apps.topology.filter_policy import FilterPolicyError, validate_filter_policy
-from apps.topology.models import NAME_PATTERN, ConsumerKind
+from apps.topology.models import NAME_PATTERN, ConsumerKind, UnroutablePolicy
 
 _NAME = {"type": "string", "pattern": NAME_PATTERN}
 
@@ -31,7 +31,11 @@ TOPOLOGY_SCHEMA: dict[str, Any] = {
                 "type": "object",
                 "additionalProperties": False,
                 "required": ["name"],
-                "properties": {"name": _NAME, "description": {"type": "string"}},
+                "properties": {
+                    "name": _NAME,
+                    "description": {"type": "string"},
+                    "unroutable": {"enum": [policy.value for policy in UnroutablePolicy]},
+                },
             },
         },
         "subscriptions": {
@@ -79,6 +83,7 @@ class TopologyError(Exception):
 class TopicSpec:
     name: str
     description: str = ""
+    unroutable: str = UnroutablePolicy.DROP.value
 
 
 @dataclass(frozen=True)
@@ -148,7 +153,14 @@ def topology_read(path: Path) -> TopologySpec:
 
 
 def _to_spec(document: dict[str, Any]) -> TopologySpec:
-    topics = [TopicSpec(name=t["name"], description=t.get("description", "")) for t in document["topics"]]
+    topics = [
+        TopicSpec(
+            name=t["name"],
+            description=t.get("description", ""),
+            unroutable=t.get("unroutable", UnroutablePolicy.DROP.value),
+        )
+        for t in document["topics"]
+    ]
     subscriptions = []
     for entry in document.get("subscriptions") or []:
         retry = entry.get("retry", {})

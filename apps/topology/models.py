@@ -7,9 +7,20 @@ NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,99}$"
 name_validator = RegexValidator(NAME_PATTERN, "Use lower-case letters, digits, '.', '_' and '-' (at most 100).")
 
 
+class UnroutablePolicy(models.TextChoices):
+    DROP = "drop", "Drop (count only)"
+    DEAD_LETTER = "dead_letter", "Keep as a dead letter"
+
+
 class Topic(models.Model):
     name = models.CharField(max_length=100, unique=True, validators=[name_validator])
     description = models.TextField(blank=True)
+    unroutable = models.CharField(
+        max_length=16,
+        choices=UnroutablePolicy.choices,
+        default=UnroutablePolicy.DROP,
+        help_text="What happens to a message that no subscription's filter policy matches.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -33,6 +44,9 @@ class Subscription(models.Model):
         max_length=200, blank=True, help_text="Name a Python consumer registered with @consumer."
     )
     webhook_url = models.URLField(max_length=2000, blank=True)
+    # Standard Webhooks signing secrets ("whsec_<base64>"); every active one signs each
+    # request, so a receiver can rotate without missing a message.
+    webhook_secrets = models.JSONField(default=list, blank=True)
     filter_policy = models.JSONField(default=dict, blank=True)
     max_attempts = models.PositiveIntegerField(default=5, validators=[MinValueValidator(1), MaxValueValidator(100)])
     retry_initial_delay = models.FloatField(default=1.0, help_text="Seconds before the first retry.")

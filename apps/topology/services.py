@@ -31,7 +31,9 @@ def topology_sync(*, spec: TopologySpec, prune: bool = False) -> SyncReport:
     report = SyncReport()
     topics = {}
     for topic_spec in spec.topics:
-        topic, outcome = _upsert(Topic, topic_spec.name, {"description": topic_spec.description})
+        values = asdict(topic_spec)
+        values.pop("name")
+        topic, outcome = _upsert(Topic, topic_spec.name, values)
         topics[topic.name] = topic
         getattr(report, outcome).append(f"topic {topic.name}")
     for sub_spec in spec.subscriptions:
