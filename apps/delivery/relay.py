@@ -8,7 +8,7 @@ from types import FrameType
 import redis
 from kombu.exceptions import OperationalError
 
-from apps.delivery import services
+from apps.delivery import sending
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ def relay_run(*, stop: threading.Event, idle_sleep: float = IDLE_SLEEP_SECONDS) 
     backoff = 0.0
     while not stop.is_set():
         try:
-            sent = services.scheduled_deliveries_relay()
+            sent = sending.scheduled_deliveries_relay()
         except (redis.RedisError, OperationalError, OSError) as exc:
             backoff = min(MAX_BACKOFF_SECONDS, backoff * 2 or 0.2)
             logger.warning("Relay cannot reach Redis (%s); retrying in %.1f s.", exc, backoff)

@@ -1,21 +1,19 @@
-"""Create deliveries, send them to their queues, and run one attempt of a delivery."""
+"""Run attempts of deliveries and record their outcomes: delivered, retrying or dead."""
 
 import logging
 import time
 import traceback
-from collections.abc import Iterable
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import transaction
 from django.utils import timezone
 
 from apps.core.redis import redis_client
+from apps.deadletters import services as deadletter_services
+from apps.deadletters.models import DeadLetterReason
 from apps.delivery import registry, scheduler
-from apps.delivery import tasks as delivery_tasks
 from apps.delivery.models import OPEN_STATES, Delivery, DeliveryState
 from apps.delivery.retry import RetryPolicy
-from apps.publishing.models import Message
-from apps.topology import selectors as topology_selectors
 from apps.topology.models import Subscription, subscription_queue
 
 logger = logging.getLogger(__name__)
@@ -27,63 +25,44 @@ class _AlreadyFinished(Exception):
     """Another attempt finished this delivery first; roll this one back."""
 
 
-def deliveries_create(*, messages: list[Message]) -> list[Delivery]:
-    """Create one delivery per (message, subscription of its topic); send them after commit."""
-    subscriptions: dict[int, list[Subscription]] = {}
-    deliveries = []
-    for message in messages:
-        if message.topic_id not in subscriptions:
-            subscriptions[message.topic_id] = topology_selectors.subscriptions_for_topic(topic_id=message.topic_id)
-        deliveries += [Delivery(message=message, subscription=s) for s in subscriptions[message.topic_id]]
-    Delivery.objects.bulk_create(deliveries)
-    queued = [scheduler.ScheduledDelivery(queue=d.subscription.queue, delivery_id=d.pk) for d in deliveries]
-    transaction.on_commit(lambda: deliveries_send(queued))
-    return deliveries
-
-
-def deliveries_send(entries: Iterable[scheduler.ScheduledDelivery]) -> None:
-    """Send deliveries to their subscription queues over one broker connection."""
-    task = delivery_tasks.deliver
-    with task.app.producer_or_acquire() as producer:
-        for entry in entries:
-            task.apply_async(args=[entry.delivery_id], queue=entry.queue, producer=producer)
-
-
-def scheduled_deliveries_relay(*, limit: int = 500) -> int:
-    """Send every due scheduled delivery to its queue; return how many were sent."""
-    client = redis_client()
-    due = scheduler.claim_due(client, limit=limit)
-    if due:
-        deliveries_send(due)
-        scheduler.release(client, due)
-    return len(due)
-
-
 def delivery_attempt(*, delivery_id: int) -> str:
-    """Run one attempt of a delivery and record its outcome; return the new state.
+    """Run one attempt of a delivery and record its outcome; return the new state."""
+    return delivery_attempt_batch(delivery_ids=[delivery_id])[0]
 
-    A delivery that is already delivered or dead is a duplicate (a redelivery after a
-    crash, or a second send) and is skipped.
+
+def delivery_attempt_batch(*, delivery_ids: list[int]) -> list[str]:
+    """Run one attempt of each delivery, each succeeding, retrying or dying on its own.
+
+    The deliveries are loaded in one query. One that is already delivered or dead is a
+    duplicate (a redelivery after a crash, or a second send) and is skipped.
     """
-    delivery = Delivery.objects.select_related("message__topic", "subscription").filter(pk=delivery_id).first()
-    if delivery is None:
-        logger.warning("Delivery %s does not exist (deleted?); skipping it.", delivery_id)
-        return "missing"
-    if delivery.state not in OPEN_STATES:
-        logger.info("Delivery %s is %s already; skipping the duplicate.", delivery_id, delivery.state)
-        return "duplicate"
-    subscription = delivery.subscription
+    loaded = Delivery.objects.select_related("message__topic", "subscription").in_bulk(delivery_ids)
+    outcomes = []
+    for delivery_id in delivery_ids:
+        delivery = loaded.get(delivery_id)
+        if delivery is None:
+            logger.warning("Delivery %s does not exist (deleted?); skipping it.", delivery_id)
+            outcomes.append("missing")
+        elif delivery.state not in OPEN_STATES:
+            logger.info("Delivery %s is %s already; skipping the duplicate.", delivery_id, delivery.state)
+            outcomes.append("duplicate")
+        else:
+            outcomes.append(_attempt(delivery))
+    return outcomes
+
+
+def _attempt(delivery: Delivery) -> str:
     attempt = delivery.attempts + 1
-    consumer = _consumer_for(subscription)
+    consumer = _consumer_for(delivery.subscription)
     received = _received_message(delivery, attempt)
     try:
         if consumer.transactional:
             with transaction.atomic():
                 consumer.handler(received)
-                _mark_delivered(delivery_id, attempt)
+                _mark_delivered(delivery.pk, attempt)
         else:
             consumer.handler(received)
-            _mark_delivered(delivery_id, attempt)
+            _mark_delivered(delivery.pk, attempt)
     except _AlreadyFinished:
         return "duplicate"
     except (*consumer.retry_for, SoftTimeLimitExceeded) as exc:
@@ -121,6 +100,7 @@ def _mark_delivered(delivery_id: int, attempt: int) -> None:
 
 
 def _failed(delivery: Delivery, attempt: int, exc: BaseException, *, retryable: bool) -> str:
+    """Schedule the next attempt, or dead-letter the delivery when none is left."""
     subscription = delivery.subscription
     policy = RetryPolicy(
         max_attempts=subscription.max_attempts,
@@ -130,18 +110,27 @@ def _failed(delivery: Delivery, attempt: int, exc: BaseException, *, retryable: 
         jitter=subscription.retry_jitter,
     )
     error = "".join(traceback.format_exception(exc))[-MAX_ERROR_LENGTH:]
-    will_retry = retryable and policy.can_retry(attempt)
-    state = DeliveryState.RETRYING if will_retry else DeliveryState.DEAD
-    if will_retry:
+    logger.info("Delivery %s attempt %s failed: %s", delivery.pk, attempt, exc.__class__.__name__)
+    if retryable and policy.can_retry(attempt):
         # Park the retry before recording it: a crash in between repeats an attempt
         # (deduplicated) instead of leaving a delivery that nothing will ever retry.
         entry = scheduler.ScheduledDelivery(queue=subscription_queue(subscription.name), delivery_id=delivery.pk)
         scheduler.schedule(redis_client(), [(entry, time.time() + policy.delay_after(attempt))])
-    updated = Delivery.objects.filter(pk=delivery.pk, state__in=OPEN_STATES).update(
-        state=state,
-        attempts=attempt,
-        last_error=error,
-        finished_at=None if will_retry else timezone.now(),
-    )
-    logger.info("Delivery %s attempt %s failed (%s): %s", delivery.pk, attempt, state, exc.__class__.__name__)
-    return state if updated else "duplicate"
+        updated = Delivery.objects.filter(pk=delivery.pk, state__in=OPEN_STATES).update(
+            state=DeliveryState.RETRYING, attempts=attempt, last_error=error
+        )
+        return DeliveryState.RETRYING if updated else "duplicate"
+    reason = DeadLetterReason.EXHAUSTED if retryable else DeadLetterReason.PERMANENT
+    return delivery_kill(delivery=delivery, reason=reason, attempts=attempt, error=error)
+
+
+def delivery_kill(*, delivery: Delivery, reason: DeadLetterReason, attempts: int, error: str) -> str:
+    """Mark the delivery dead and keep it as a dead letter, in one transaction."""
+    with transaction.atomic():
+        updated = Delivery.objects.filter(pk=delivery.pk, state__in=OPEN_STATES).update(
+            state=DeliveryState.DEAD, attempts=attempts, last_error=error, finished_at=timezone.now()
+        )
+        if not updated:
+            return "duplicate"
+        deadletter_services.dead_letter_for_delivery(delivery=delivery, reason=reason, attempts=attempts, error=error)
+    return DeliveryState.DEAD

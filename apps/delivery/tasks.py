@@ -9,3 +9,11 @@ def deliver(delivery_id: int) -> str:
     from apps.delivery import services
 
     return services.delivery_attempt(delivery_id=delivery_id)
+
+
+@shared_task(name="delivery.deliver_batch", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def deliver_batch(delivery_ids: list[int]) -> list[str]:
+    """Run one attempt of each delivery of a batch (subscriptions with batch_size > 1)."""
+    from apps.delivery import services
+
+    return services.delivery_attempt_batch(delivery_ids=delivery_ids)

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apps.delivery import services as delivery_services
+from apps.delivery import sending as delivery_sending
 from apps.publishing.models import Message
 from apps.topology import selectors as topology_selectors
 from apps.topology.models import Topic
@@ -60,7 +60,7 @@ def publish(
         message = Message.objects.create(
             topic=topic_obj, payload=payload, attributes=attributes, key=key or "", published_at=_now()
         )
-        delivery_services.deliveries_create(messages=[message])
+        delivery_sending.deliveries_create(messages=[message])
     return message
 
 

@@ -14,3 +14,8 @@ def subscriptions_for_topic(*, topic_id: int) -> list[Subscription]:
 def subscription_queues() -> list[str]:
     """Name every subscription's queue, for workers that consume them all."""
     return [s.queue for s in Subscription.objects.only("name")]
+
+
+def subscription_batch_sizes() -> dict[str, int]:
+    """Map each subscription's queue to its batch size."""
+    return {s.queue: s.batch_size for s in Subscription.objects.only("name", "batch_size")}

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "apps.topology",
     "apps.publishing",
     "apps.delivery",
+    "apps.deadletters",
     "apps.demo",
 ]
 

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from apps.deadletters.models import DeadLetter
 from apps.delivery.models import Delivery, DeliveryState
 from apps.demo.models import BillingCharge, InventoryReservation
 from tests.system.processes import Stack, WebServer, wait_until
@@ -105,6 +106,15 @@ def test_permanent_failure_ends_dead_after_max_attempts(stack: Stack, client: ht
     assert billing["last_error"] == "apps.core.errors.RetryableError: simulated failure (fail_always)"
     assert BillingCharge.objects.count() == 0
     assert status(client, message_id)["inventory-reserve"]["state"] == "delivered"
+    dead_letter = DeadLetter.objects.get()
+    assert (str(dead_letter.message_id), dead_letter.subscription.name, dead_letter.reason, dead_letter.attempts) == (
+        message_id,
+        "billing-charge",
+        "exhausted",
+        5,
+    )
+    assert dead_letter.payload == {"order_id": "D-1", "total": "5", "simulate": "fail_always"}
+    assert dead_letter.last_error.startswith("Traceback")
 
 
 def test_api_errors_are_problem_details(web: WebServer, client: httpx.Client) -> None:
