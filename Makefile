@@ -1,0 +1,107 @@
+# Switchboard: one target per thing people do. `make` alone lists them.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-builtin-rules
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+# Touched after a successful install; requirements newer than it trigger a re-install.
+STAMP := $(VENV)/.requirements-installed
+MANAGE := $(BIN)/python manage.py
+
+PORT ?= 8000
+REDIS_PORT ?= 6390
+FLOWER_PORT ?= 5555
+TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
+# Extra pytest arguments, e.g. `make test PYTEST_ARGS="tests/topology -x"`.
+PYTEST_ARGS ?=
+
+# `make run` starts its own Redis unless REDIS_URL names one; either way every process
+# gets the same REDIS_URL, and the venv's tools come first on PATH.
+ifeq ($(strip $(REDIS_URL)),)
+run: export REDIS_URL := redis://127.0.0.1:$(REDIS_PORT)/0
+run: export SWITCHBOARD_LOCAL_REDIS := 1
+else
+run: export SWITCHBOARD_LOCAL_REDIS := 0
+endif
+run: export PORT := $(PORT)
+run: export REDIS_PORT := $(REDIS_PORT)
+run: export FLOWER_PORT := $(FLOWER_PORT)
+run: export PATH := $(CURDIR)/$(BIN):$(PATH)
+run: export VIRTUAL_ENV := $(CURDIR)/$(VENV)
+
+.PHONY: help
+help: ## List the targets
+	@echo "Usage: make <target>   (variables: PORT, REDIS_PORT, REDIS_URL, FLOWER_PORT, TEST_POSTGRES_URL, PYTEST_ARGS)"
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: venv
+venv: $(STAMP) ## Create .venv (python3.11) and install requirements-dev.txt (again when requirements change)
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found; install Python 3.11 or pass PYTHON=/path/to/python3.11" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+.PHONY: run
+run: venv ## Migrate, load the topology, ensure admin + API key, then run every process (Ctrl-C stops them)
+	@mkdir -p var
+	$(MANAGE) migrate --noinput
+	$(MANAGE) collectstatic --noinput --verbosity 0
+	$(MANAGE) sync_topology
+	@credentials="$$($(MANAGE) bootstrap_local)"; \
+	key="$$($(BIN)/python -c 'import json; print(json.load(open("var/credentials.json"))["api_key"])')"; \
+	if [[ -n "$${FLOWER_BASIC_AUTH:-}" ]]; then flower_login="FLOWER_BASIC_AUTH"; else flower_login="the admin login"; fi; \
+	echo; \
+	echo "Switchboard is starting (Ctrl-C stops every process):"; \
+	echo "  API      http://127.0.0.1:$(PORT)/api/v1/"; \
+	echo "  Docs     http://127.0.0.1:$(PORT)/api/docs/"; \
+	echo "  Admin    http://127.0.0.1:$(PORT)/admin/"; \
+	echo "  Flower   http://127.0.0.1:$(FLOWER_PORT)  (basic auth: $$flower_login)"; \
+	echo "  Redis    $$(sed -E 's#//[^@/]*@#//***@#' <<<"$$REDIS_URL")"; \
+	sed 's/^/  /' <<<"$$credentials"; \
+	echo; \
+	echo "Publish a message:"; \
+	echo "  curl -X POST http://127.0.0.1:$(PORT)/api/v1/topics/orders.created/messages -H \"Authorization: Bearer $$key\" -H 'Content-Type: application/json' -d '{\"payload\": {\"order_id\": \"42\", \"total\": \"9.99\"}}'"; \
+	echo
+	exec $(BIN)/honcho start -f Procfile
+
+.PHONY: lint
+lint: venv ## ruff check, ruff format --check, mypy (runs all three, fails if any fails)
+	@status=0; \
+	$(BIN)/ruff check . || status=1; \
+	$(BIN)/ruff format --check . || status=1; \
+	$(BIN)/mypy apps project || status=1; \
+	exit $$status
+
+.PHONY: test
+test: venv lint ## lint, then pytest on SQLite, then on PostgreSQL at TEST_POSTGRES_URL (skipped if unreachable, unless CI is set)
+	@redis_server="$$(scripts/redis-server.sh --which)"; \
+	export SWITCHBOARD_REDIS_SERVER="$$redis_server"; \
+	echo "== pytest on SQLite (redis-server: $$SWITCHBOARD_REDIS_SERVER)"; \
+	env -u DATABASE_URL $(BIN)/python -m pytest $(PYTEST_ARGS); \
+	echo "== pytest on PostgreSQL"; \
+	if $(BIN)/python scripts/check_postgres.py "$(TEST_POSTGRES_URL)"; then \
+		DATABASE_URL="$(TEST_POSTGRES_URL)" $(BIN)/python -m pytest $(PYTEST_ARGS); \
+	elif [[ -n "$${CI:-}" ]]; then \
+		echo "PostgreSQL is required when CI is set; set TEST_POSTGRES_URL or start PostgreSQL." >&2; \
+		exit 1; \
+	else \
+		echo "*** The PostgreSQL run was SKIPPED (server not reachable); only SQLite was tested. ***"; \
+	fi
+
+.PHONY: clean
+clean: ## Remove the install stamp (next `make venv` re-installs) and tool caches; keeps var/
+	rm -f $(STAMP)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
+
+.PHONY: reset
+reset: ## Delete var/: database, Redis data, credentials, static files, logs
+	rm -rf var
