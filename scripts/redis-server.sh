@@ -55,5 +55,13 @@ fi
 port="${REDIS_PORT:-6390}"
 data_dir="$root/var/redis"
 mkdir -p "$data_dir"
-echo "Starting $("$binary" --version | cut -d' ' -f1-3) on 127.0.0.1:$port, data in $data_dir"
+version="$("$binary" --version | sed -E 's/.* v=([0-9]+)\..*/\1/')"
+if [[ -d "$data_dir/appendonlydir" && "$version" -lt 7 ]]; then
+    # Redis 7 keeps its AOF in appendonlydir/, which Redis 6 ignores: it would start
+    # empty and the queued messages would seem lost.
+    echo "$data_dir holds a Redis 7 AOF, but $binary is Redis $version." \
+        "Install Redis 7 (Debian's redis-server) or set SWITCHBOARD_REDIS_SERVER to it." >&2
+    exit 1
+fi
+echo "Starting Redis $version ($binary) on 127.0.0.1:$port, data in $data_dir"
 exec "$binary" "$root/config/redis.conf" --port "$port" --bind 127.0.0.1 --dir "$data_dir"
