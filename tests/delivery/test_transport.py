@@ -298,7 +298,7 @@ def test_loopback_is_refused_unless_allowlisted(server: LocalServer, connections
 
 
 def test_a_name_that_resolves_to_loopback_is_refused(server: LocalServer, connections: list[str]) -> None:
-    first_address = socket.getaddrinfo("localhost", server.port, type=socket.SOCK_STREAM)[0][4][0]
+    first_address = str(socket.getaddrinfo("localhost", server.port, type=socket.SOCK_STREAM)[0][4][0])
 
     result = post(server.url("/hook", host="localhost"), allowed_hosts=("example.com",))
 
