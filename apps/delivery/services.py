@@ -8,13 +8,14 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core.errors import RetryableError
 from apps.core.redis import redis_client
 from apps.deadletters import services as deadletter_services
 from apps.deadletters.models import DeadLetterReason
-from apps.delivery import registry, scheduler
+from apps.delivery import registry, scheduler, webhooks
 from apps.delivery.models import OPEN_STATES, Delivery, DeliveryState
 from apps.delivery.retry import RetryPolicy
-from apps.topology.models import Subscription, subscription_queue
+from apps.topology.models import ConsumerKind, Subscription, subscription_queue
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,18 @@ def _attempt(delivery: Delivery) -> str:
 
 
 def _consumer_for(subscription: Subscription) -> registry.Consumer:
-    """Return what handles the subscription's messages."""
+    """Return what handles the subscription's messages: a webhook POST or a Python handler.
+
+    A webhook's effect is outside Switchboard's database, so it cannot commit with the
+    delivery's state: it is delivered at least once (receivers deduplicate by webhook-id).
+    """
+    if subscription.consumer_kind == ConsumerKind.WEBHOOK:
+        return registry.Consumer(
+            name=subscription.name,
+            handler=lambda message: webhooks.webhook_deliver(subscription=subscription, message=message),
+            transactional=False,
+            retry_for=(RetryableError,),
+        )
     return registry.consumer_get(subscription.handler)
 
 

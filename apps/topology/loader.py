@@ -3,9 +3,16 @@
 Validation runs before anything is written, and every problem names the entry and the
 field, e.g. ``subscriptions[1] (billing-charge).retry.max_attempts: 0 is less than the
 minimum of 1``.
+
+Webhook subscriptions read the environment: `url` may contain ``${NAME}`` or
+``${NAME:-default}``, and `secrets_env` names the variable that holds the signing
+secrets (space-separated ``whsec_...``), so secrets never live in the file.
 """
 
+import os
+import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,10 +21,12 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from apps.delivery import registry
+from apps.delivery.webhooks import webhook_secret_is_valid
 from apps.topology.filter_policy import FilterPolicyError, validate_filter_policy
 from apps.topology.models import NAME_PATTERN, ConsumerKind, UnroutablePolicy
 
 _NAME = {"type": "string", "pattern": NAME_PATTERN}
+_ENV_REFERENCE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 
 TOPOLOGY_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -50,6 +59,7 @@ TOPOLOGY_SCHEMA: dict[str, Any] = {
                     "consumer": {"enum": [kind.value for kind in ConsumerKind]},
                     "handler": {"type": "string", "minLength": 1},
                     "url": {"type": "string", "pattern": "^https?://"},
+                    "secrets_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
                     "filter_policy": {"type": "object"},
                     "batch_size": {"type": "integer", "minimum": 1, "maximum": 1000},
                     "paused": {"type": "boolean"},
@@ -93,6 +103,7 @@ class SubscriptionSpec:
     consumer_kind: str = ConsumerKind.PYTHON.value
     handler: str = ""
     webhook_url: str = ""
+    webhook_secrets: list[str] = field(default_factory=list, repr=False)
     filter_policy: dict[str, Any] = field(default_factory=dict)
     batch_size: int = 1
     paused: bool = False
@@ -124,8 +135,14 @@ def _entry_label(document: Any, path: list[Any]) -> str:
     return label or "(top level)"
 
 
-def topology_parse(text: str, *, source: str = "topology.yaml") -> TopologySpec:
-    """Parse and validate a topology document; raise TopologyError listing every problem."""
+def topology_parse(
+    text: str, *, source: str = "topology.yaml", environ: Mapping[str, str] | None = None
+) -> TopologySpec:
+    """Parse and validate a topology document; raise TopologyError listing every problem.
+
+    Environment references are resolved from `environ` (default: the process environment).
+    """
+    environ = os.environ if environ is None else environ
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -137,22 +154,22 @@ def topology_parse(text: str, *, source: str = "topology.yaml") -> TopologySpec:
     ]
     if problems:
         raise TopologyError(problems)
-    spec = _to_spec(document)
-    problems = _check_references(spec)
+    spec = _to_spec(document, environ)
+    problems = _check_references(spec, document, environ)
     if problems:
         raise TopologyError(problems)
     return spec
 
 
-def topology_read(path: Path) -> TopologySpec:
+def topology_read(path: Path, *, environ: Mapping[str, str] | None = None) -> TopologySpec:
     try:
         text = path.read_text()
     except OSError as exc:
         raise TopologyError([f"{path}: cannot read: {exc.strerror}"]) from exc
-    return topology_parse(text, source=str(path))
+    return topology_parse(text, source=str(path), environ=environ)
 
 
-def _to_spec(document: dict[str, Any]) -> TopologySpec:
+def _to_spec(document: dict[str, Any], environ: Mapping[str, str]) -> TopologySpec:
     topics = [
         TopicSpec(
             name=t["name"],
@@ -171,7 +188,8 @@ def _to_spec(document: dict[str, Any]) -> TopologySpec:
                 topic=entry["topic"],
                 consumer_kind=kind,
                 handler=entry.get("handler", entry["name"] if kind == ConsumerKind.PYTHON else ""),
-                webhook_url=entry.get("url", ""),
+                webhook_url=_expand_env(entry.get("url", ""), environ)[0],
+                webhook_secrets=environ.get(entry.get("secrets_env", ""), "").split(),
                 filter_policy=entry.get("filter_policy", {}),
                 batch_size=entry.get("batch_size", 1),
                 paused=entry.get("paused", False),
@@ -185,13 +203,14 @@ def _to_spec(document: dict[str, Any]) -> TopologySpec:
     return TopologySpec(topics=topics, subscriptions=subscriptions)
 
 
-def _check_references(spec: TopologySpec) -> list[str]:
+def _check_references(spec: TopologySpec, document: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
     problems = []
     topic_names = [t.name for t in spec.topics]
     problems += [f"topics: {name!r} is declared twice" for name in _duplicates(topic_names)]
     problems += [
         f"subscriptions: {name!r} is declared twice" for name in _duplicates([s.name for s in spec.subscriptions])
     ]
+    entries = document.get("subscriptions") or []
     for index, sub in enumerate(spec.subscriptions):
         label = f"subscriptions[{index}] ({sub.name})"
         if sub.topic not in topic_names:
@@ -199,8 +218,14 @@ def _check_references(spec: TopologySpec) -> list[str]:
         if sub.consumer_kind == ConsumerKind.PYTHON and not registry.consumer_exists(sub.handler):
             known = ", ".join(registry.consumer_names()) or "none"
             problems.append(f"{label}.handler: no consumer registered as {sub.handler!r} (registered: {known})")
-        if sub.consumer_kind == ConsumerKind.WEBHOOK and not sub.webhook_url:
-            problems.append(f"{label}.url: a webhook subscription needs a url")
+        if sub.consumer_kind == ConsumerKind.WEBHOOK:
+            problems += _check_webhook(label, entries[index], environ)
+        else:
+            problems += [
+                f"{label}.{key}: only a webhook subscription takes {key}"
+                for key in ("url", "secrets_env")
+                if key in entries[index]
+            ]
         if sub.retry_max_delay < sub.retry_initial_delay:
             problems.append(f"{label}.retry.max_delay: must not be below initial_delay")
         try:
@@ -208,6 +233,54 @@ def _check_references(spec: TopologySpec) -> list[str]:
         except FilterPolicyError as exc:
             problems.append(f"{label}.filter_policy.{exc.path}: {exc}")
     return problems
+
+
+def _check_webhook(label: str, entry: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
+    problems = []
+    if "url" not in entry:
+        problems.append(f"{label}.url: a webhook subscription needs a url")
+    else:
+        _, unset = _expand_env(entry["url"], environ)
+        problems += [
+            f"{label}.url: environment variable {name} is not set; set it or write ${{{name}:-default}}"
+            for name in unset
+        ]
+    name = entry.get("secrets_env")
+    if name is None:
+        problems.append(
+            f"{label}.secrets_env: a webhook subscription needs secrets_env, the environment variable "
+            "that holds its signing secrets"
+        )
+        return problems
+    secrets = environ.get(name, "").split()
+    if not secrets:
+        problems.append(
+            f"{label}.secrets_env: environment variable {name} is not set or empty; "
+            "it must hold space-separated signing secrets (whsec_...)"
+        )
+    problems += [
+        f"{label}.secrets_env: secret {position} in {name} is malformed; expected whsec_ and the base64 "
+        "of 24 to 64 random bytes"
+        for position, secret in enumerate(secrets, start=1)
+        if not webhook_secret_is_valid(secret)
+    ]
+    return problems
+
+
+def _expand_env(value: str, environ: Mapping[str, str]) -> tuple[str, list[str]]:
+    """Replace ${NAME} and ${NAME:-default} in `value`; also return the unset names without default."""
+    unset: list[str] = []
+
+    def replace(match: re.Match[str]) -> str:
+        found = environ.get(match["name"], "")
+        if found:
+            return found
+        if match["default"] is not None:
+            return match["default"]
+        unset.append(match["name"])
+        return match[0]
+
+    return _ENV_REFERENCE.sub(replace, value), unset
 
 
 def _duplicates(names: list[str]) -> list[str]:

@@ -160,3 +160,20 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_keepalive": True,
     "health_check_interval": 25,
 }
+
+# --- Webhooks ------------------------------------------------------------------------
+
+# Seconds a webhook endpoint has to accept the connection, and then for each read of its
+# answer. Far below CELERY_TASK_SOFT_TIME_LIMIT, so a slow endpoint fails one attempt
+# (which is retried) instead of the task being killed mid-request.
+SWITCHBOARD_WEBHOOK_CONNECT_TIMEOUT = env.float("SWITCHBOARD_WEBHOOK_CONNECT_TIMEOUT", default=3.0)
+SWITCHBOARD_WEBHOOK_READ_TIMEOUT = env.float("SWITCHBOARD_WEBHOOK_READ_TIMEOUT", default=10.0)
+if SWITCHBOARD_WEBHOOK_CONNECT_TIMEOUT + SWITCHBOARD_WEBHOOK_READ_TIMEOUT >= CELERY_TASK_SOFT_TIME_LIMIT:
+    raise environ.ImproperlyConfigured(
+        "The SWITCHBOARD_WEBHOOK_*_TIMEOUTs must add up to less than CELERY_TASK_SOFT_TIME_LIMIT."
+    )
+# Hosts that webhooks may reach although they are, or resolve to, loopback, private,
+# link-local or other non-public addresses: comma-separated names or IP addresses, as
+# written in webhook URLs (an IP address also admits names that resolve to it). Empty:
+# public addresses only. Local and test settings allow 127.0.0.1 for the demo receiver.
+SWITCHBOARD_WEBHOOK_ALLOWED_HOSTS: list[str] = env.list("SWITCHBOARD_WEBHOOK_ALLOWED_HOSTS", default=[])
