@@ -21,4 +21,5 @@ urlpatterns = [
         name="swagger-ui",
     ),
     path("admin/", admin.site.urls),
+    path("demo/", include("apps.demo.urls")),
 ]

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from apps.demo.models import BillingCharge, InventoryReservation
+from apps.demo.models import BillingCharge, DemoEmail, InventoryReservation
 
 
 @admin.register(InventoryReservation)
@@ -11,3 +11,8 @@ class InventoryReservationAdmin(admin.ModelAdmin):
 @admin.register(BillingCharge)
 class BillingChargeAdmin(admin.ModelAdmin):
     list_display = ["order_id", "amount", "attempt", "message_id", "charged_at"]
+
+
+@admin.register(DemoEmail)
+class DemoEmailAdmin(admin.ModelAdmin):
+    list_display = ["order_id", "to", "message_id", "received_at"]

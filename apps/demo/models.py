@@ -22,3 +22,15 @@ class BillingCharge(models.Model):
 
     def __str__(self) -> str:
         return f"charge {self.amount} for order {self.order_id}"
+
+
+class DemoEmail(models.Model):
+    """An order confirmation the demo webhook receiver accepted (one per message)."""
+
+    message_id = models.UUIDField(unique=True)
+    order_id = models.CharField(max_length=100)
+    to = models.CharField(max_length=254)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"email to {self.to} for order {self.order_id}"
