@@ -1,6 +1,8 @@
-"""Worker start-up: choose the queues a `celery worker` consumes."""
+"""Worker control: choose the queues a `celery worker` consumes, pause and resume them."""
 
 import logging
+
+from celery import current_app
 
 from apps.topology import selectors as topology_selectors
 
@@ -8,16 +10,42 @@ logger = logging.getLogger(__name__)
 
 
 def consume_subscription_queues(queues: object) -> list[str]:
-    """Add every subscription's queue unless the worker was started with -Q.
+    """Choose what a starting worker consumes: every active subscription's queue.
 
-    With -Q the operator chose the queues (e.g. one subscription per worker pool), and
-    that choice stands. A worker without -Q serves every subscription that exists when
-    it starts; restart workers after adding subscriptions.
+    A worker started with -Q keeps the operator's choice (e.g. one subscription per
+    worker pool) less the paused subscriptions. A worker without -Q serves every active
+    subscription that exists when it starts; restart workers after adding subscriptions.
     """
-    if queues._consume_from is not None:  # type: ignore[attr-defined]
-        return []
-    names = topology_selectors.subscription_queues()
+    paused = set(topology_selectors.subscription_queues(paused=True))
+    chosen = queues._consume_from  # type: ignore[attr-defined]
+    if chosen is not None:
+        skipped = sorted(paused & set(chosen))
+        if skipped:
+            queues.deselect(skipped)  # type: ignore[attr-defined]
+            logger.info("Not consuming paused subscription queues: %s", ", ".join(skipped))
+        return sorted(set(chosen) - paused)
+    names = topology_selectors.subscription_queues(paused=False)
     for name in names:
         queues.select_add(name)  # type: ignore[attr-defined]
     logger.info("Consuming %s subscription queues: %s", len(names), ", ".join(names))
     return names
+
+
+# How long to wait for running workers to confirm a pause or resume.
+CONTROL_REPLY_SECONDS = 1.0
+
+
+def workers_stop_consuming(*, queue: str) -> int:
+    """Tell every running worker to stop taking messages from `queue`; return how many confirmed.
+
+    Messages keep arriving in the queue and wait there. A worker started later skips the
+    queue because the subscription is marked paused.
+    """
+    replies = current_app.control.cancel_consumer(queue, reply=True, timeout=CONTROL_REPLY_SECONDS)
+    return len(replies or [])
+
+
+def workers_start_consuming(*, queue: str) -> int:
+    """Tell every running worker to take messages from `queue` again; return how many confirmed."""
+    replies = current_app.control.add_consumer(queue, reply=True, timeout=CONTROL_REPLY_SECONDS)
+    return len(replies or [])

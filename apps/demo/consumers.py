@@ -5,8 +5,12 @@ be shown without code changes:
 
 - `"simulate": "fail_always"` fails every attempt (ends as a dead letter);
 - `"simulate": {"fail_times": N}` fails the first N attempts, then succeeds.
+
+Both consumers take `"work_seconds": S` (at most 60) to stand for slow work, so crashes
+can be staged while handlers run.
 """
 
+import time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -14,10 +18,15 @@ from apps.core.errors import PermanentError, RetryableError
 from apps.delivery.registry import ReceivedMessage, consumer
 from apps.demo.models import BillingCharge, InventoryReservation
 
+MAX_WORK_SECONDS = 60
+
 
 def _order_id(payload: Any) -> str:
     if not isinstance(payload, dict):
         raise PermanentError("An order payload must be a JSON object.")
+    work_seconds = payload.get("work_seconds")
+    if isinstance(work_seconds, int | float) and 0 < work_seconds <= MAX_WORK_SECONDS:
+        time.sleep(work_seconds)
     return str(payload.get("order_id", ""))
 
 

@@ -1,6 +1,6 @@
 """Publish messages: the one entry point the API, the admin and Python code share."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +16,7 @@ from apps.topology.models import Topic
 
 MAX_KEY_LENGTH = 200
 MAX_ATTRIBUTES = 50
+MAX_BATCH_MESSAGES = 500
 
 
 class PublishError(Exception):
@@ -47,21 +48,51 @@ def publish(
     attributes: Mapping[str, str] | None = None,
     key: str | None = None,
 ) -> Message:
-    """Validate and store a message and one delivery per subscription of its topic.
+    """Validate and store a message and one delivery per matching subscription of its topic.
 
     Inside a caller's `transaction.atomic()` the message commits or rolls back with the
     caller's writes; its deliveries go to the broker only after the commit.
     """
-    topic_obj = _topic(topic)
-    attributes = _validated_attributes(attributes)
-    _check_payload(payload)
-    _check_key(key)
+    message = _build(_topic(topic), payload=payload, attributes=attributes, key=key)
     with transaction.atomic():
-        message = Message.objects.create(
-            topic=topic_obj, payload=payload, attributes=attributes, key=key or "", published_at=_now()
-        )
+        message.save(force_insert=True)
         delivery_sending.deliveries_create(messages=[message])
     return message
+
+
+def publish_many(*, topic: str, messages: Sequence[Mapping[str, Any]]) -> list[Message | PublishError]:
+    """Publish several messages to one topic in one transaction; return one result per item, in order.
+
+    Each item is a mapping with `payload` and optionally `attributes` and `key`. An
+    invalid item becomes its PublishError in the results and does not stop the others.
+    """
+    topic_obj = _topic(topic)
+    if len(messages) > MAX_BATCH_MESSAGES:
+        raise InvalidMessage(f"At most {MAX_BATCH_MESSAGES} messages go in one batch.", field="messages")
+    results: list[Message | PublishError] = []
+    for item in messages:
+        try:
+            unknown = set(item) - {"payload", "attributes", "key"}
+            if "payload" not in item or unknown:
+                raise InvalidMessage("Each message needs a payload, and only attributes and key beside it.", field="")
+            results.append(
+                _build(topic_obj, payload=item["payload"], attributes=item.get("attributes"), key=item.get("key"))
+            )
+        except PublishError as exc:
+            results.append(exc)
+    accepted = [result for result in results if isinstance(result, Message)]
+    with transaction.atomic():
+        Message.objects.bulk_create(accepted)
+        delivery_sending.deliveries_create(messages=accepted)
+    return results
+
+
+def _build(topic: Topic, *, payload: Any, attributes: Mapping[str, str] | None, key: str | None) -> Message:
+    _check_payload(payload)
+    _check_key(key)
+    return Message(
+        topic=topic, payload=payload, attributes=_validated_attributes(attributes), key=key or "", published_at=_now()
+    )
 
 
 def _now() -> datetime:

@@ -1,5 +1,8 @@
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
+from apps.topology import services
 from apps.topology.models import Subscription, Topic
 
 
@@ -22,3 +25,14 @@ class SubscriptionAdmin(admin.ModelAdmin):
     list_display = ["name", "topic", "consumer_kind", "handler", "max_attempts", "batch_size", "paused"]
     list_filter = ["consumer_kind", "paused", "topic"]
     search_fields = ["name", "handler"]
+    actions = ["pause", "resume"]
+
+    @admin.action(description="Pause selected subscriptions (messages wait in their queues)")
+    def pause(self, request: HttpRequest, queryset: QuerySet[Subscription]) -> None:
+        confirmed = [services.subscription_pause(subscription=s) for s in queryset]
+        self.message_user(request, f"Paused {len(confirmed)} subscription(s); workers confirmed: {confirmed}.")
+
+    @admin.action(description="Resume selected subscriptions")
+    def resume(self, request: HttpRequest, queryset: QuerySet[Subscription]) -> None:
+        confirmed = [services.subscription_resume(subscription=s) for s in queryset]
+        self.message_user(request, f"Resumed {len(confirmed)} subscription(s); workers confirmed: {confirmed}.")

@@ -3,7 +3,9 @@
 from dataclasses import asdict, dataclass, field
 
 from django.db import transaction
+from django.utils import timezone
 
+from apps.delivery import worker
 from apps.topology.loader import TopologySpec
 from apps.topology.models import Subscription, Topic
 
@@ -75,3 +77,21 @@ def _upsert(
         setattr(instance, key, values[key])
     instance.save()
     return instance, "updated"
+
+
+def subscription_pause(*, subscription: Subscription) -> int:
+    """Stop delivering the subscription's messages, which accumulate in its queue.
+
+    Return how many running workers confirmed; the flag is saved first, so workers that
+    start later (or missed the broadcast and restart) skip the queue too.
+    """
+    Subscription.objects.filter(pk=subscription.pk).update(paused=True, updated_at=timezone.now())
+    subscription.paused = True
+    return worker.workers_stop_consuming(queue=subscription.queue)
+
+
+def subscription_resume(*, subscription: Subscription) -> int:
+    """Deliver the subscription's messages again; return how many running workers confirmed."""
+    Subscription.objects.filter(pk=subscription.pk).update(paused=False, updated_at=timezone.now())
+    subscription.paused = False
+    return worker.workers_start_consuming(queue=subscription.queue)

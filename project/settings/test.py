@@ -1,5 +1,7 @@
 """Settings for the test suite: fast hashing, a throwaway secret, Redis from the test run."""
 
+import os
+
 from project.settings.base import *  # noqa: F403
 from project.settings.base import DATABASES, VAR_DIR, env
 
@@ -11,7 +13,13 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:1/0")
 CELERY_BROKER_URL = REDIS_URL
 
+# One test database per test run (named by the pytest process), so two runs on one
+# machine never share or drop each other's database. System tests hand its name to the
+# workers and web servers they start.
+_RUN = env.str("SWITCHBOARD_TEST_RUN", default=str(os.getpid()))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not Django's default in-memory test database: system tests run workers and
     # a web server in other processes, which must see the same database.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-switchboard.sqlite3")}
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-switchboard-{_RUN}.sqlite3")}
+else:
+    DATABASES["default"]["TEST"] = {"NAME": f"test_switchboard_{_RUN}"}

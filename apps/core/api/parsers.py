@@ -18,8 +18,11 @@ class JSONParser(parsers.JSONParser):
     def parse(
         self, stream: IO[bytes], media_type: str | None = None, parser_context: Mapping[str, Any] | None = None
     ) -> Any:
-        request = (parser_context or {}).get("request")
-        limit = settings.SWITCHBOARD_MAX_REQUEST_BYTES
+        context = parser_context or {}
+        request = context.get("request")
+        # A view may name a setting with a larger limit (the batch endpoint does).
+        setting = getattr(context.get("view"), "max_request_bytes_setting", "SWITCHBOARD_MAX_REQUEST_BYTES")
+        limit = getattr(settings, setting)
         length = int(request.META.get("CONTENT_LENGTH") or 0) if request is not None else 0
         if length > limit:
             raise RequestTooLarge(f"The request body has {length} bytes; at most {limit} are accepted.")

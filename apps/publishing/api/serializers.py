@@ -2,6 +2,8 @@
 
 from rest_framework import serializers
 
+from apps.publishing.services import MAX_BATCH_MESSAGES
+
 
 class StrictCharField(serializers.CharField):
     """A string field that refuses numbers and booleans instead of converting them."""
@@ -30,6 +32,22 @@ class PublishRequestSerializer(serializers.Serializer):
         if unknown:
             raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
         return super().to_internal_value(data)
+
+
+class PublishBatchRequestSerializer(serializers.Serializer):
+    messages = serializers.ListField(child=serializers.JSONField(), min_length=1, max_length=MAX_BATCH_MESSAGES)
+
+
+class PublishBatchResultSerializer(serializers.Serializer):
+    id = serializers.UUIDField(required=False)
+    published_at = serializers.DateTimeField(required=False)
+    error = serializers.DictField(required=False, help_text="Problem details (RFC 9457) of this item.")
+
+
+class PublishBatchResponseSerializer(serializers.Serializer):
+    results = PublishBatchResultSerializer(many=True)
+    accepted = serializers.IntegerField()
+    failed = serializers.IntegerField()
 
 
 class PublishResponseSerializer(serializers.Serializer):

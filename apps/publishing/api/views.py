@@ -1,6 +1,7 @@
 """Publish a message; read a message's delivery status."""
 
 import uuid
+from typing import Any
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -12,13 +13,15 @@ from apps.core.api.problems import problem, problem_response
 from apps.publishing import selectors, services
 from apps.publishing.api.serializers import (
     MessageStatusSerializer,
+    PublishBatchRequestSerializer,
+    PublishBatchResponseSerializer,
     PublishRequestSerializer,
     PublishResponseSerializer,
 )
 
 
-def publish_error_response(exc: services.PublishError) -> Response:
-    """Render a publish error as problem details."""
+def publish_error_problem(exc: services.PublishError) -> dict[str, Any]:
+    """Describe a publish error as a problem-details body."""
     if isinstance(exc, services.UnknownTopic):
         body = problem(status_code=404, title="Unknown topic", detail=str(exc), code="unknown-topic")
     elif isinstance(exc, services.PayloadTooLarge):
@@ -43,9 +46,49 @@ class TopicMessagesView(APIView):
         try:
             message = services.publish(topic=topic, **serializer.validated_data)
         except services.PublishError as exc:
-            return publish_error_response(exc)
+            return problem_response(publish_error_problem(exc))
         body = {"id": message.id, "topic": topic, "published_at": message.published_at}
         return Response(PublishResponseSerializer(body).data, status=status.HTTP_202_ACCEPTED)
+
+
+class TopicMessagesBatchView(APIView):
+    max_request_bytes_setting = "SWITCHBOARD_MAX_BATCH_REQUEST_BYTES"
+
+    @extend_schema(request=PublishBatchRequestSerializer, responses={202: PublishBatchResponseSerializer})
+    def post(self, request: Request, topic: str) -> Response:
+        batch = PublishBatchRequestSerializer(data=request.data)
+        batch.is_valid(raise_exception=True)
+        items = batch.validated_data["messages"]
+        parsed: list[dict[str, Any]] = []
+        errors: dict[int, dict[str, Any]] = {}
+        for index, item in enumerate(items):
+            serializer = PublishRequestSerializer(data=item)
+            if serializer.is_valid():
+                parsed.append(serializer.validated_data)
+            else:
+                errors[index] = invalid_item_problem(serializer.errors)
+        try:
+            published = iter(services.publish_many(topic=topic, messages=parsed))
+        except services.PublishError as exc:
+            return problem_response(publish_error_problem(exc))
+        results = []
+        for index in range(len(items)):
+            if index in errors:
+                results.append({"error": errors[index]})
+                continue
+            outcome = next(published)
+            if isinstance(outcome, services.PublishError):
+                results.append({"error": publish_error_problem(outcome)})
+            else:
+                results.append({"id": str(outcome.id), "published_at": outcome.published_at})
+        body = {"results": results, "accepted": sum("id" in r for r in results)}
+        body["failed"] = len(results) - body["accepted"]
+        return Response(PublishBatchResponseSerializer(body).data, status=status.HTTP_202_ACCEPTED)
+
+
+def invalid_item_problem(errors: dict[str, Any]) -> dict[str, Any]:
+    detail = "; ".join(f"{field}: {' '.join(map(str, messages))}" for field, messages in errors.items())
+    return problem(status_code=400, title="Invalid message", detail=detail, code="invalid-message", errors=errors)
 
 
 class MessageDetailView(APIView):

@@ -1,0 +1,63 @@
+"""Read subscriptions (with their queue depth); pause and resume them."""
+
+import redis
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.core.api.problems import problem, problem_response
+from apps.delivery import selectors as delivery_selectors
+from apps.topology import selectors, services
+from apps.topology.api.serializers import SubscriptionSerializer
+from apps.topology.models import Subscription
+
+
+def _render(subscriptions: list[Subscription], *, many: bool, **extra: object) -> Response:
+    try:
+        depths = delivery_selectors.queue_depths(queues=[s.queue for s in subscriptions])
+    except redis.RedisError:
+        depths = {}  # Redis unreachable: the depth is unknown (null), the rest still answers
+    serializer = SubscriptionSerializer(subscriptions if many else subscriptions[0], many=many)
+    serializer.context["queue_depths"] = depths
+    return Response({**serializer.data, **extra} if extra else serializer.data)
+
+
+def _unknown(name: str) -> Response:
+    detail = f"There is no subscription named {name!r}."
+    return problem_response(
+        problem(status_code=404, title="Unknown subscription", detail=detail, code="unknown-subscription")
+    )
+
+
+class SubscriptionListView(APIView):
+    @extend_schema(responses={200: SubscriptionSerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        return _render(list(Subscription.objects.select_related("topic")), many=True)
+
+
+class SubscriptionDetailView(APIView):
+    @extend_schema(responses={200: SubscriptionSerializer})
+    def get(self, request: Request, name: str) -> Response:
+        subscription = selectors.subscription_get(name=name)
+        return _unknown(name) if subscription is None else _render([subscription], many=False)
+
+
+class SubscriptionPauseView(APIView):
+    @extend_schema(request=None, responses={200: SubscriptionSerializer})
+    def post(self, request: Request, name: str) -> Response:
+        subscription = selectors.subscription_get(name=name)
+        if subscription is None:
+            return _unknown(name)
+        confirmed = services.subscription_pause(subscription=subscription)
+        return _render([subscription], many=False, workers_confirmed=confirmed)
+
+
+class SubscriptionResumeView(APIView):
+    @extend_schema(request=None, responses={200: SubscriptionSerializer})
+    def post(self, request: Request, name: str) -> Response:
+        subscription = selectors.subscription_get(name=name)
+        if subscription is None:
+            return _unknown(name)
+        confirmed = services.subscription_resume(subscription=subscription)
+        return _render([subscription], many=False, workers_confirmed=confirmed)
