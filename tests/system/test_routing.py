@@ -109,7 +109,8 @@ def test_batched_delivery_survives_a_worker_killed_mid_batch(stack: Stack, clien
     handled = InventoryReservation.objects.count()
     batches = sum(p.log().count("Task delivery.deliver_batch[") for p in stack.processes if p.name.startswith("worker"))
     print(
-        f"published=200 handled={handled} handled_before_kill={killed_at} batch_tasks_logged={batches} lost={200 - handled}"
+        f"published=200 handled={handled} handled_before_kill={killed_at} "
+        f"batch_tasks_logged={batches} lost={200 - handled}"
     )
     assert 0 < killed_at < 200
     assert sorted(str(m) for m in InventoryReservation.objects.values_list("message_id", flat=True)) == sorted(
