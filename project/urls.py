@@ -1,13 +1,14 @@
 """URL map: the REST API under /api/v1/, the admin, probes and API docs."""
 
 from django.contrib import admin
-from django.urls import include, path, re_path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.core.views import ApiNotFoundView, healthz
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     path("", include("apps.publishing.urls")),
+    path("", include("apps.topology.urls")),
     re_path(r"^.*$", ApiNotFoundView.as_view()),
 ]
 

@@ -4,3 +4,7 @@ from django.apps import AppConfig
 class AccountsConfig(AppConfig):
     name = "apps.accounts"
     label = "accounts"
+
+    def ready(self) -> None:
+        # Registers the OpenAPI description of API-key authentication.
+        from apps.accounts import schema  # noqa: F401

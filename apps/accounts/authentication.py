@@ -15,7 +15,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if not header:
             return None
         keyword, _, raw_key = header.partition(" ")
-        if keyword != self.keyword or not raw_key.strip():
+        if keyword.lower() != self.keyword.lower() or not raw_key.strip():
             raise exceptions.AuthenticationFailed("Use the header 'Authorization: Bearer <api key>'.")
         try:
             api_key = services.api_key_authenticate(raw_key=raw_key.strip())

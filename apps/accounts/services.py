@@ -27,13 +27,18 @@ def _split(raw_key: str) -> tuple[str, str]:
     return parts[1], parts[2]
 
 
+def api_key_generate() -> str:
+    """Return a new random raw key: sb_<public prefix>_<secret>."""
+    return f"{KEY_PREFIX}_{secrets.token_hex(6)}_{secrets.token_urlsafe(32)}"
+
+
 def api_key_create(*, name: str, raw_key: str | None = None) -> tuple[ApiKey, str]:
     """Create a key named `name` and return it with the raw key, shown only this once.
 
     `raw_key` lets an operator choose the key (it must have the sb_<prefix>_<secret> form).
     """
     if raw_key is None:
-        raw_key = f"{KEY_PREFIX}_{secrets.token_hex(6)}_{secrets.token_urlsafe(32)}"
+        raw_key = api_key_generate()
     prefix, secret = _split(raw_key)
     api_key = ApiKey.objects.create(name=name, prefix=prefix, secret_hash=_hash(secret))
     return api_key, raw_key

@@ -1,6 +1,7 @@
 """Probes and fallbacks that belong to no domain app."""
 
 from django.http import HttpRequest, JsonResponse
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,6 +14,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
+@extend_schema(exclude=True)
 class ApiNotFoundView(APIView):
     """Answer any unknown API path with problem details instead of an HTML page."""
 

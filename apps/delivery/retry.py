@@ -17,6 +17,9 @@ class RetryPolicy:
 
     def delay_after(self, attempts_made: int, rng: random.Random | None = None) -> float:
         """Seconds to wait after `attempts_made` attempts failed (the first retry waits `initial_delay`)."""
-        base = min(self.initial_delay * self.multiplier ** (attempts_made - 1), self.max_delay)
+        try:
+            base = min(self.initial_delay * self.multiplier ** (attempts_made - 1), self.max_delay)
+        except OverflowError:
+            base = self.max_delay
         spread = (rng or random).uniform(-self.jitter, self.jitter)
-        return max(0.0, base * (1 + spread))
+        return min(self.max_delay, max(0.0, base * (1 + spread)))

@@ -61,8 +61,10 @@ def schedule(client: redis.Redis, entries: list[tuple[ScheduledDelivery, float]]
 def claim_due(client: redis.Redis, *, limit: int = 500, now: float | None = None) -> list[ScheduledDelivery]:
     """Claim up to `limit` due entries under a lease; call `release` once they are sent."""
     now = time.time() if now is None else now
-    raw = client.eval(_CLAIM_DUE, 2, SCHEDULED_KEY, CLAIMED_KEY, now, now + CLAIM_LEASE_SECONDS, limit)
-    return [ScheduledDelivery.decode(member) for member in raw]  # type: ignore[union-attr]
+    raw: list[bytes] = client.eval(  # type: ignore[assignment]
+        _CLAIM_DUE, 2, SCHEDULED_KEY, CLAIMED_KEY, str(now), str(now + CLAIM_LEASE_SECONDS), str(limit)
+    )
+    return [ScheduledDelivery.decode(member) for member in raw]
 
 
 def release(client: redis.Redis, entries: list[ScheduledDelivery]) -> None:

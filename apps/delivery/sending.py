@@ -98,11 +98,11 @@ def deliveries_send(
             size = batch_sizes.get(queue, 1)
             if size <= 1:
                 for delivery_id in ids:
-                    delivery_tasks.deliver.apply_async(args=[delivery_id], queue=queue, producer=producer)
+                    delivery_tasks.deliver.apply_async(args=(delivery_id,), queue=queue, producer=producer)
                 continue
             for start in range(0, len(ids), size):
                 chunk = ids[start : start + size]
-                delivery_tasks.deliver_batch.apply_async(args=[chunk], queue=queue, producer=producer)
+                delivery_tasks.deliver_batch.apply_async(args=(chunk,), queue=queue, producer=producer)
 
 
 def scheduled_deliveries_relay(*, limit: int = 500) -> int:

@@ -66,11 +66,16 @@ def _attempt(delivery: Delivery) -> str:
             _mark_delivered(delivery.pk, attempt)
     except _AlreadyFinished:
         return "duplicate"
-    except (*consumer.retry_for, SoftTimeLimitExceeded) as exc:
+    except retryable_errors(consumer) as exc:
         return _failed(delivery, attempt, exc, retryable=True)
     except Exception as exc:  # noqa: BLE001 - recorded as a permanent failure, never retried
         return _failed(delivery, attempt, exc, retryable=False)
     return DeliveryState.DELIVERED
+
+
+def retryable_errors(consumer: registry.Consumer) -> tuple[type[BaseException], ...]:
+    """Name the errors worth another attempt: the consumer's own, and running out of time."""
+    return (*consumer.retry_for, SoftTimeLimitExceeded)
 
 
 def _consumer_for(subscription: Subscription) -> registry.Consumer:

@@ -7,7 +7,7 @@ from apps.publishing.models import Message
 class DeliveryInline(admin.TabularInline):
     model = Delivery
     fields = ["subscription", "state", "attempts", "updated_at"]
-    readonly_fields = fields
+    readonly_fields = ["subscription", "state", "attempts", "updated_at"]
     extra = 0
     can_delete = False
 

@@ -1,5 +1,6 @@
 """Publish messages: the one entry point the API, the admin and Python code share."""
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -122,9 +123,14 @@ def _validated_attributes(attributes: Mapping[str, str] | None) -> dict[str, str
 
 
 def _check_payload(payload: Any) -> None:
+    if payload is None:
+        raise InvalidMessage("The payload must not be null.", field="payload")
     try:
-        size = len(orjson.dumps(payload))
-    except TypeError as exc:
+        # orjson refuses non-string object keys (which json.dumps would silently turn into
+        # strings); json.dumps, as the database stores it, refuses NaN, Infinity, dates.
+        orjson.dumps(payload)
+        size = len(json.dumps(payload, allow_nan=False, separators=(",", ":"), ensure_ascii=False).encode())
+    except (TypeError, ValueError) as exc:
         raise InvalidMessage(f"The payload is not JSON: {exc}", field="payload") from exc
     limit = settings.SWITCHBOARD_MAX_PAYLOAD_BYTES
     if size > limit:

@@ -231,7 +231,8 @@ def _check_references(spec: TopologySpec, document: dict[str, Any], environ: Map
         try:
             validate_filter_policy(sub.filter_policy)
         except FilterPolicyError as exc:
-            problems.append(f"{label}.filter_policy.{exc.path}: {exc}")
+            path = f"{label}.filter_policy" + (f".{exc.path}" if exc.path else "")
+            problems.append(f"{path}: {exc}")
     return problems
 
 

@@ -52,11 +52,10 @@ def topology_sync(*, spec: TopologySpec, prune: bool = False) -> SyncReport:
     ]
     if prune:
         for subscription in stale_subscriptions:
-            subscription.deliveries.all().delete()  # type: ignore[attr-defined]
             subscription.delete()
             report.deleted.append(f"subscription {subscription.name}")
         for topic in stale_topics:
-            if topic.messages.exists():  # type: ignore[attr-defined]
+            if topic.messages.exists():
                 raise TopologyPruneError(f"topic {topic.name} still has messages; it cannot be deleted")
             topic.delete()
             report.deleted.append(f"topic {topic.name}")

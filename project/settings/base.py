@@ -138,7 +138,9 @@ SWITCHBOARD_MAX_PAYLOAD_BYTES = env.int("SWITCHBOARD_MAX_PAYLOAD_BYTES", default
 # Request bodies may carry attributes and a key beside the payload; anything beyond this
 # is refused before it is parsed.
 SWITCHBOARD_MAX_REQUEST_BYTES = SWITCHBOARD_MAX_PAYLOAD_BYTES + 64 * 1024
-DATA_UPLOAD_MAX_MEMORY_SIZE = max(SWITCHBOARD_MAX_REQUEST_BYTES, 2_621_440)
+# A batch publish carries up to 500 messages; its whole body is bounded separately.
+SWITCHBOARD_MAX_BATCH_REQUEST_BYTES = env.int("SWITCHBOARD_MAX_BATCH_REQUEST_BYTES", default=5 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(SWITCHBOARD_MAX_REQUEST_BYTES, SWITCHBOARD_MAX_BATCH_REQUEST_BYTES)
 SWITCHBOARD_TOPOLOGY_FILE = env.path("SWITCHBOARD_TOPOLOGY_FILE", default=BASE_DIR / "config" / "topology.yaml")
 
 # --- Redis and Celery ----------------------------------------------------------------

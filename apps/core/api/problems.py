@@ -1,5 +1,6 @@
 """RFC 9457 problem details for every error the API returns."""
 
+from http import HTTPStatus
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
@@ -59,4 +60,8 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
 
 
 def _title(exc: exceptions.APIException) -> str:
-    return str(exc.default_detail).rstrip(".") if exc.default_detail else "Error"
+    """Name the problem the same for every occurrence (RFC 9457): DRF's fixed text, else the status."""
+    default = str(exc.default_detail or "")
+    if not default or "{" in default:
+        return HTTPStatus(exc.status_code).phrase
+    return default.rstrip(".")

@@ -35,7 +35,7 @@ def publish_error_problem(exc: services.PublishError) -> dict[str, Any]:
             code="invalid-message",
             errors={field: [str(exc)]},
         )
-    return problem_response(body)
+    return body
 
 
 class TopicMessagesView(APIView):
@@ -71,7 +71,7 @@ class TopicMessagesBatchView(APIView):
             published = iter(services.publish_many(topic=topic, messages=parsed))
         except services.PublishError as exc:
             return problem_response(publish_error_problem(exc))
-        results = []
+        results: list[dict[str, Any]] = []
         for index in range(len(items)):
             if index in errors:
                 results.append({"error": errors[index]})
@@ -81,8 +81,8 @@ class TopicMessagesBatchView(APIView):
                 results.append({"error": publish_error_problem(outcome)})
             else:
                 results.append({"id": str(outcome.id), "published_at": outcome.published_at})
-        body = {"results": results, "accepted": sum("id" in r for r in results)}
-        body["failed"] = len(results) - body["accepted"]
+        accepted = sum("id" in r for r in results)
+        body = {"results": results, "accepted": accepted, "failed": len(results) - accepted}
         return Response(PublishBatchResponseSerializer(body).data, status=status.HTTP_202_ACCEPTED)
 
 

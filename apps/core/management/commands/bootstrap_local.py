@@ -38,6 +38,12 @@ class Command(BaseCommand):
             user.set_password(password)
             user.save(update_fields=["password"])
         _, known_key = account_services.api_key_ensure(name=LOCAL_API_KEY_NAME, raw_key=raw_key)
+        if known_key is None:
+            # The key exists but its secret was lost with the credentials file: rotate it.
+            _, known_key = account_services.api_key_ensure(
+                name=LOCAL_API_KEY_NAME, raw_key=account_services.api_key_generate()
+            )
+            self.stderr.write(self.style.WARNING("The local API key's secret was unknown; it was replaced."))
 
         credentials.parent.mkdir(parents=True, exist_ok=True)
         credentials.write_text(json.dumps({"username": username, "password": password, "api_key": known_key}))
