@@ -1,0 +1,78 @@
+"""Tests for apps.delivery.registry: the @consumer decorator and lookups."""
+
+import pytest
+
+from apps.core.errors import RetryableError
+from apps.delivery import registry
+from apps.delivery.registry import (
+    DEFAULT_RETRY_FOR,
+    Consumer,
+    ReceivedMessage,
+    UnknownConsumer,
+    consumer,
+    consumer_exists,
+    consumer_get,
+    consumer_names,
+)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Register this module's consumers in a copy, so other tests see the real registry."""
+    monkeypatch.setattr(registry, "_consumers", dict(registry._consumers))
+
+
+def _handle(message: ReceivedMessage) -> None:
+    """Accept any message."""
+
+
+def _other(message: ReceivedMessage) -> None:
+    """Accept any message, differently."""
+
+
+def test_decorator_registers_the_handler_and_returns_it_unchanged() -> None:
+    decorated = consumer("test-audit")(_handle)
+
+    assert decorated is _handle
+    assert consumer_get("test-audit") == Consumer(
+        name="test-audit", handler=_handle, transactional=True, retry_for=DEFAULT_RETRY_FOR
+    )
+    assert consumer_exists("test-audit") is True
+
+
+def test_by_default_retryable_and_network_errors_are_retried() -> None:
+    consumer("test-audit")(_handle)
+    assert consumer_get("test-audit").retry_for == (RetryableError, ConnectionError, TimeoutError)
+
+
+def test_decorator_options_are_kept() -> None:
+    consumer("test-audit", transactional=False, retry_for=(KeyError,))(_handle)
+    registered = consumer_get("test-audit")
+    assert (registered.transactional, registered.retry_for) == (False, (KeyError,))
+
+
+def test_a_second_handler_under_the_same_name_is_refused() -> None:
+    consumer("test-audit")(_handle)
+    with pytest.raises(ValueError, match=r"^A consumer named 'test-audit' is registered already \(_handle\)\.$"):
+        consumer("test-audit")(_other)
+    assert consumer_get("test-audit").handler is _handle
+
+
+def test_registering_the_same_handler_again_is_harmless() -> None:
+    consumer("test-audit")(_handle)
+    consumer("test-audit")(_handle)
+    assert consumer_get("test-audit").handler is _handle
+    assert consumer_names().count("test-audit") == 1
+
+
+def test_unknown_consumer_raises_a_lookup_error() -> None:
+    with pytest.raises(UnknownConsumer, match=r"^No consumer is registered as 'nope'\.$") as info:
+        consumer_get("nope")
+    assert isinstance(info.value, LookupError)
+    assert consumer_exists("nope") is False
+
+
+def test_demo_consumers_are_registered_at_start_up() -> None:
+    assert {"inventory-reserve", "billing-charge"} <= set(consumer_names())
+    assert consumer_names() == sorted(consumer_names())
+    assert consumer_get("billing-charge").handler.__module__ == "apps.demo.consumers"
