@@ -70,8 +70,11 @@ def check_time_limits(conf: object) -> None:
 
 
 @worker_init.connect
-def _refuse_unsafe_time_limits(sender: object, **kwargs: object) -> None:
+def _refuse_unsafe_configuration(sender: object, **kwargs: object) -> None:
+    from apps.core.readiness import refuse_unsafe_redis
+
     check_time_limits(app.conf)
+    refuse_unsafe_redis()
 
 
 @celeryd_after_setup.connect

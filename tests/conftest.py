@@ -1,5 +1,9 @@
 """Fixtures shared by every test package; keep them generic (tests/system adds its own)."""
 
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -24,3 +28,17 @@ def authenticated_client(api_client: APIClient, api_key: str) -> APIClient:
     """Return a DRF test client that sends `Authorization: Bearer <api_key>`."""
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key}")
     return api_client
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path, settings: Any) -> Iterator[str]:
+    """Run a private redis-server (AOF, free port) and point this process's Redis client at it."""
+    from apps.core.redis import redis_client
+    from tests.system.processes import RedisServer
+
+    server = RedisServer(directory=tmp_path / "redis").start()
+    settings.REDIS_URL = server.url
+    redis_client.cache_clear()
+    yield server.url
+    redis_client.cache_clear()
+    server.stop()

@@ -15,4 +15,12 @@ class PermanentError(SwitchboardError):
 
 
 class RetryableError(SwitchboardError):
-    """A failure that may pass; the delivery is retried after the subscription's backoff."""
+    """A failure that may pass; the delivery is retried after the subscription's backoff.
+
+    `retry_after` (seconds) asks for a longer wait than the backoff, e.g. from an HTTP
+    Retry-After header.
+    """
+
+    def __init__(self, *args: object, retry_after: float | None = None) -> None:
+        super().__init__(*args)
+        self.retry_after = retry_after

@@ -6,12 +6,21 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.core import readiness
 from apps.core.api.problems import problem, problem_response
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
     """Answer 200 while the web process runs (liveness; checks nothing else)."""
     return JsonResponse({"status": "ok"})
+
+
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Answer 200 when the database and a safely configured Redis are reachable, else 503 saying why."""
+    problems = readiness.readiness_problems()
+    if problems:
+        return JsonResponse({"status": "not ready", "problems": problems}, status=503)
+    return JsonResponse({"status": "ready"})
 
 
 @extend_schema(exclude=True)

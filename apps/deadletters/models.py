@@ -14,8 +14,9 @@ class DeadLetterReason(models.TextChoices):
 class DeadLetter(models.Model):
     message = models.ForeignKey("publishing.Message", on_delete=models.CASCADE, related_name="dead_letters")
     # Null for unroutable messages, which never reached a subscription.
-    delivery = models.OneToOneField(
-        "delivery.Delivery", null=True, blank=True, on_delete=models.CASCADE, related_name="dead_letter"
+    # A delivery may die again after a replay: each death is a dead letter of its own.
+    delivery = models.ForeignKey(
+        "delivery.Delivery", null=True, blank=True, on_delete=models.CASCADE, related_name="dead_letters"
     )
     subscription = models.ForeignKey(
         "topology.Subscription", null=True, blank=True, on_delete=models.CASCADE, related_name="dead_letters"

@@ -1,6 +1,8 @@
 """Deliveries: one message on its way to one subscription."""
 
 from django.db import models
+from django.db.models import Q
+from django.utils import timezone
 
 
 class DeliveryState(models.TextChoices):
@@ -19,15 +21,26 @@ class Delivery(models.Model):
     state = models.CharField(max_length=16, choices=DeliveryState.choices, default=DeliveryState.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The transactional outbox: null until the delivery reached Redis (its queue, or the
+    # delay schedule when `not_before` lies ahead). The relay sends what stays null.
+    sent_at = models.DateTimeField(null=True, blank=True)
+    not_before = models.DateTimeField(null=True, blank=True, help_text="Delayed publish: not delivered before this.")
+    replayed_from = models.ForeignKey(
+        "deadletters.DeadLetter", null=True, blank=True, on_delete=models.SET_NULL, related_name="replays"
+    )
 
     class Meta:
         verbose_name_plural = "deliveries"
         constraints = [
             models.UniqueConstraint(fields=["message", "subscription"], name="one_delivery_per_subscription")
         ]
-        indexes = [models.Index(fields=["subscription", "state"])]
+        indexes = [
+            models.Index(fields=["subscription", "state"]),
+            models.Index(fields=["created_at"], condition=Q(sent_at__isnull=True), name="delivery_outbox"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.message_id} -> {self.subscription_id} ({self.state})"
@@ -54,3 +67,17 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"delivery {self.delivery_id} attempt {self.attempt} ({self.status_code or self.error[:40]})"
+
+
+class BrokerEpoch(models.Model):
+    """The Redis run id the relay last saw: a new one means Redis restarted.
+
+    Redis with AOF `everysec` may lose the last second of writes when it dies, so after a
+    restart the relay sends every open delivery again; consumers skip the duplicates.
+    """
+
+    run_id = models.CharField(max_length=64)
+    seen_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.run_id

@@ -1,41 +1,113 @@
-"""The relay loop: move due scheduled deliveries to their queues until told to stop."""
+"""The relay: moves deliveries from the outbox and the delay schedule into their queues.
+
+Each cycle it
+1. notices a Redis restart (a new run id) and sends every open delivery again, because
+   Redis with AOF `everysec` may have lost the last second of queued messages;
+2. reclaims deliveries whose worker died (their lease ran out) into the schedule;
+3. sends due scheduled deliveries (retries, delayed publishes, reclaimed ones);
+4. sweeps the outbox for deliveries the publisher's fast path did not send.
+Broker and database errors back off and never end the loop; several relays may run.
+"""
 
 import logging
 import signal
 import threading
+import time
+from dataclasses import dataclass
 from types import FrameType
 
-import redis
-from kombu.exceptions import OperationalError
+import django.db
+from django.db import transaction
 
-from apps.delivery import sending
+from apps.core.redis import redis_client
+from apps.delivery import leases, scheduler, sending
+from apps.delivery.models import OPEN_STATES, BrokerEpoch, Delivery
 
 logger = logging.getLogger(__name__)
 
+# Redis or the database is away: wait and try again, never give up.
+RELAY_ERRORS: tuple[type[BaseException], ...] = (
+    *sending.BROKER_ERRORS,
+    django.db.OperationalError,
+    django.db.InterfaceError,
+)
 IDLE_SLEEP_SECONDS = 0.1
 MAX_BACKOFF_SECONDS = 5.0
+OUTBOX_SWEEP_SECONDS = 1.0
+EPOCH_CHECK_SECONDS = 2.0
+
+
+@dataclass
+class RelayState:
+    next_outbox_sweep: float = 0.0
+    next_epoch_check: float = 0.0
+
+
+def broker_epoch_check() -> int:
+    """Send every open delivery again if Redis restarted since last seen; return how many."""
+    info: dict[str, object] = redis_client().info("server")  # type: ignore[assignment]
+    run_id = str(info["run_id"])
+    with transaction.atomic():
+        epoch = BrokerEpoch.objects.select_for_update().first()
+        if epoch is None:
+            BrokerEpoch.objects.create(run_id=run_id)
+            return 0
+        if epoch.run_id == run_id:
+            return 0
+        epoch.run_id = run_id
+        epoch.save(update_fields=["run_id", "seen_at"])
+        resent = Delivery.objects.filter(state__in=OPEN_STATES, sent_at__isnull=False).update(sent_at=None)
+    logger.warning("Redis restarted (run id %s): %s open deliveries go out again.", run_id, resent)
+    return resent
+
+
+def scheduled_deliveries_relay(*, limit: int = 500) -> int:
+    """Send every due scheduled delivery to its queue; return how many were sent."""
+    client = redis_client()
+    due = scheduler.claim_due(client, limit=limit)
+    if due:
+        sending.deliveries_send(due)
+        scheduler.release(client, due)
+    return len(due)
+
+
+def relay_cycle(state: RelayState) -> int:
+    """Run one relay cycle; return how much it moved."""
+    now = time.monotonic()
+    moved = 0
+    if now >= state.next_epoch_check:
+        state.next_epoch_check = now + EPOCH_CHECK_SECONDS
+        moved += broker_epoch_check()
+    moved += leases.leases_reclaim(redis_client())
+    moved += scheduled_deliveries_relay()
+    if now >= state.next_outbox_sweep or moved:
+        swept = sending.outbox_sweep()
+        # Keep sweeping without a pause while a backlog drains.
+        state.next_outbox_sweep = now if swept else now + OUTBOX_SWEEP_SECONDS
+        moved += swept
+    return moved
 
 
 def relay_run(*, stop: threading.Event, idle_sleep: float = IDLE_SLEEP_SECONDS) -> None:
-    """Relay until `stop` is set; broker errors back off exponentially and never end the loop."""
+    """Relay until `stop` is set; broker and database errors back off and never end the loop."""
+    state = RelayState()
     backoff = 0.0
     while not stop.is_set():
         try:
-            sent = sending.scheduled_deliveries_relay()
-        except (redis.RedisError, OperationalError, OSError) as exc:
+            moved = relay_cycle(state)
+        except RELAY_ERRORS as exc:
             backoff = min(MAX_BACKOFF_SECONDS, backoff * 2 or 0.2)
-            logger.warning("Relay cannot reach Redis (%s); retrying in %.1f s.", exc, backoff)
+            logger.warning("Relay cannot reach Redis or the database (%s); retrying in %.1f s.", exc, backoff)
+            django.db.close_old_connections()
             stop.wait(backoff)
             continue
         backoff = 0.0
-        if sent:
-            logger.debug("Relayed %s scheduled deliveries.", sent)
-        else:
+        if not moved:
             stop.wait(idle_sleep)
 
 
 def stop_on_signals() -> threading.Event:
-    """Return an event set by SIGTERM or SIGINT, so the loop ends between batches."""
+    """Return an event set by SIGTERM or SIGINT, so the loop ends between cycles."""
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:

@@ -3,24 +3,27 @@
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import lru_cache
 
+import kombu.exceptions
 import orjson
+import redis
 from django.db import transaction
+from django.utils import timezone
 
 from apps.core.redis import redis_client
 from apps.deadletters import services as deadletter_services
-from apps.delivery import scheduler
+from apps.delivery import counters, scheduler
 from apps.delivery import tasks as delivery_tasks
 from apps.delivery.models import Delivery
 from apps.publishing.models import Message
 from apps.topology import selectors as topology_selectors
 from apps.topology.filter_policy import CompiledFilterPolicy, compile_filter_policy
-from apps.topology.models import Subscription, UnroutablePolicy
+from apps.topology.models import Subscription, UnroutablePolicy, subscription_queue
 
 logger = logging.getLogger(__name__)
-
-COUNTERS_KEY = "sb:counters"
 
 
 @lru_cache(maxsize=1024)
@@ -37,10 +40,12 @@ def _matches(subscription: Subscription, message: Message) -> bool:
 
 
 def deliveries_create(*, messages: list[Message]) -> list[Delivery]:
-    """Create a delivery per (message, subscription whose filter matches); send them after commit.
+    """Create a delivery per (message, subscription whose filter matches) in the outbox.
 
-    A message that no subscription takes is unroutable: it is counted, and kept as a dead
-    letter when its topic says so.
+    After commit they are sent at once (the fast path); whatever that cannot send (Redis
+    down or full, a crash) stays in the outbox for the relay's sweep. A message that no
+    subscription takes is unroutable: it is counted, and kept as a dead letter when its
+    topic says so.
     """
     subscriptions: dict[int, list[Subscription]] = {}
     deliveries: list[Delivery] = []
@@ -49,7 +54,9 @@ def deliveries_create(*, messages: list[Message]) -> list[Delivery]:
         if message.topic_id not in subscriptions:
             subscriptions[message.topic_id] = topology_selectors.subscriptions_for_topic(topic_id=message.topic_id)
         matched = [
-            Delivery(message=message, subscription=s) for s in subscriptions[message.topic_id] if _matches(s, message)
+            Delivery(message=message, subscription=s, not_before=message.deliver_at)
+            for s in subscriptions[message.topic_id]
+            if _matches(s, message)
         ]
         if not matched:
             unroutable.append(message)
@@ -57,10 +64,67 @@ def deliveries_create(*, messages: list[Message]) -> list[Delivery]:
     Delivery.objects.bulk_create(deliveries)
     if unroutable:
         _unroutable(unroutable)
-    batch_sizes = {s.queue: s.batch_size for subs in subscriptions.values() for s in subs}
-    queued = [scheduler.ScheduledDelivery(queue=d.subscription.queue, delivery_id=d.pk) for d in deliveries]
-    transaction.on_commit(lambda: deliveries_send(queued, batch_sizes=batch_sizes))
+    outgoing = [OutboxEntry(d.pk, d.subscription.queue, d.subscription.batch_size, d.not_before) for d in deliveries]
+    transaction.on_commit(lambda: _send_after_commit(outgoing))
     return deliveries
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    delivery_id: int
+    queue: str
+    batch_size: int
+    not_before: datetime | None
+
+
+# What sending to Redis raises when Redis is down, full (OOM) or unreachable.
+BROKER_ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, kombu.exceptions.OperationalError, OSError)
+
+
+def _send_after_commit(entries: list[OutboxEntry]) -> None:
+    try:
+        outbox_send(entries)
+    except BROKER_ERRORS as exc:
+        # The publish stands: the deliveries wait in the outbox for the relay.
+        logger.warning("Cannot reach Redis (%s); %s deliveries wait in the outbox.", exc, len(entries))
+
+
+def outbox_send(entries: list[OutboxEntry]) -> None:
+    """Send outbox entries to Redis (queue, or delay schedule), then mark them sent."""
+    if not entries:
+        return
+    now = timezone.now()
+    due_now = [e for e in entries if e.not_before is None or e.not_before <= now]
+    later = [e for e in entries if e.not_before is not None and e.not_before > now]
+    if later:
+        scheduler.schedule(
+            redis_client(),
+            [(scheduler.ScheduledDelivery(e.queue, e.delivery_id), e.not_before.timestamp()) for e in later],  # type: ignore[union-attr]
+        )
+    if due_now:
+        deliveries_send(
+            [scheduler.ScheduledDelivery(e.queue, e.delivery_id) for e in due_now],
+            batch_sizes={e.queue: e.batch_size for e in due_now},
+        )
+    Delivery.objects.filter(pk__in=[e.delivery_id for e in entries]).update(sent_at=now)
+
+
+def outbox_sweep(*, limit: int = 500, grace_seconds: float = 2.0) -> int:
+    """Send deliveries left in the outbox (fast path failed, or its process died); return how many.
+
+    Rows younger than `grace_seconds` are left to the fast path. Rows are locked and
+    skipped when locked, so several relays never send the same row twice.
+    """
+    cutoff = timezone.now() - timedelta(seconds=grace_seconds)
+    with transaction.atomic():
+        rows = list(
+            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(sent_at__isnull=True, created_at__lt=cutoff)
+            .order_by("created_at")
+            .values_list("pk", "subscription__name", "subscription__batch_size", "not_before")[:limit]
+        )
+        outbox_send([OutboxEntry(pk, subscription_queue(name), size, nb) for pk, name, size, nb in rows])
+    return len(rows)
 
 
 def _unroutable(messages: list[Message]) -> None:
@@ -73,10 +137,8 @@ def _unroutable(messages: list[Message]) -> None:
     logger.info("Unroutable messages (no subscription matched): %s", dict(per_topic))
 
     def count() -> None:
-        pipe = redis_client().pipeline(transaction=False)
         for topic, n in per_topic.items():
-            pipe.hincrby(COUNTERS_KEY, f"unroutable:{topic}", n)
-        pipe.execute()
+            counters.count(counters.unroutable(topic), n)
 
     transaction.on_commit(count)
 
@@ -98,18 +160,8 @@ def deliveries_send(
             size = batch_sizes.get(queue, 1)
             if size <= 1:
                 for delivery_id in ids:
-                    delivery_tasks.deliver.apply_async(args=(delivery_id,), queue=queue, producer=producer)
+                    delivery_tasks.deliver.apply_async(args=(delivery_id,), queue=queue, producer=producer, retry=False)
                 continue
             for start in range(0, len(ids), size):
                 chunk = ids[start : start + size]
-                delivery_tasks.deliver_batch.apply_async(args=(chunk,), queue=queue, producer=producer)
-
-
-def scheduled_deliveries_relay(*, limit: int = 500) -> int:
-    """Send every due scheduled delivery to its queue; return how many were sent."""
-    client = redis_client()
-    due = scheduler.claim_due(client, limit=limit)
-    if due:
-        deliveries_send(due)
-        scheduler.release(client, due)
-    return len(due)
+                delivery_tasks.deliver_batch.apply_async(args=(chunk,), queue=queue, producer=producer, retry=False)

@@ -4,6 +4,9 @@ import logging
 import time
 import traceback
 
+import django.db
+import kombu.exceptions
+import redis
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import transaction
 from django.utils import timezone
@@ -12,7 +15,7 @@ from apps.core.errors import RetryableError
 from apps.core.redis import redis_client
 from apps.deadletters import services as deadletter_services
 from apps.deadletters.models import DeadLetterReason
-from apps.delivery import registry, scheduler, webhooks
+from apps.delivery import counters, leases, registry, scheduler, webhooks
 from apps.delivery.models import OPEN_STATES, Delivery, DeliveryState
 from apps.delivery.retry import RetryPolicy
 from apps.topology.models import ConsumerKind, Subscription, subscription_queue
@@ -22,20 +25,31 @@ logger = logging.getLogger(__name__)
 MAX_ERROR_LENGTH = 10_000
 
 
+# Failures of Redis or the database rather than of the handler: the task message goes back
+# to the queue untouched, to run again when they are back.
+INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
+    redis.RedisError,
+    kombu.exceptions.OperationalError,
+    django.db.OperationalError,
+    django.db.InterfaceError,
+)
+
+
 class _AlreadyFinished(Exception):
     """Another attempt finished this delivery first; roll this one back."""
 
 
-def delivery_attempt(*, delivery_id: int) -> str:
+def delivery_attempt(*, delivery_id: int, broker_tag: str | None = None) -> str:
     """Run one attempt of a delivery and record its outcome; return the new state."""
-    return delivery_attempt_batch(delivery_ids=[delivery_id])[0]
+    return delivery_attempt_batch(delivery_ids=[delivery_id], broker_tag=broker_tag)[0]
 
 
-def delivery_attempt_batch(*, delivery_ids: list[int]) -> list[str]:
+def delivery_attempt_batch(*, delivery_ids: list[int], broker_tag: str | None = None) -> list[str]:
     """Run one attempt of each delivery, each succeeding, retrying or dying on its own.
 
     The deliveries are loaded in one query. One that is already delivered or dead is a
-    duplicate (a redelivery after a crash, or a second send) and is skipped.
+    duplicate (a redelivery after a crash, or a second send): it is skipped and counted.
+    `broker_tag` names the task message, whose visibility is renewed while it runs.
     """
     loaded = Delivery.objects.select_related("message__topic", "subscription").in_bulk(delivery_ids)
     outcomes = []
@@ -46,14 +60,45 @@ def delivery_attempt_batch(*, delivery_ids: list[int]) -> list[str]:
             outcomes.append("missing")
         elif delivery.state not in OPEN_STATES:
             logger.info("Delivery %s is %s already; skipping the duplicate.", delivery_id, delivery.state)
-            outcomes.append("duplicate")
+            counters.count(counters.duplicates(delivery.subscription.name))
+            outcomes.append(DUPLICATE)
         else:
-            outcomes.append(_attempt(delivery))
+            outcomes.append(_attempt(delivery, broker_tag))
     return outcomes
 
 
-def _attempt(delivery: Delivery) -> str:
-    attempt = delivery.attempts + 1
+DUPLICATE = "duplicate"
+FINAL_OUTCOMES = {DeliveryState.DELIVERED, DeliveryState.DEAD, DUPLICATE}
+
+
+def _attempt(delivery: Delivery, broker_tag: str | None) -> str:
+    subscription = delivery.subscription
+    expires_at = delivery.message.expires_at
+    if expires_at is not None and timezone.now() >= expires_at:
+        error = f"The message expired at {expires_at.isoformat()} before it could be delivered."
+        return delivery_kill(
+            delivery=delivery, reason=DeadLetterReason.EXPIRED, attempts=delivery.attempts, error=error
+        )
+    client = redis_client()
+    starts = leases.lease_start(client, queue=subscription.queue, delivery_id=delivery.pk)
+    if starts < 0:
+        logger.info("Delivery %s is running elsewhere; skipping this copy.", delivery.pk)
+        counters.count(counters.duplicates(subscription.name))
+        return DUPLICATE
+    attempt = max(starts, delivery.attempts + 1)
+    keeper = leases.lease_keeper(client)
+    keeper.hold(queue=subscription.queue, delivery_id=delivery.pk, broker_tag=broker_tag)
+    outcome = DUPLICATE
+    try:
+        run = _worker_lost if attempt > subscription.max_attempts else _run
+        outcome = run(delivery, attempt)
+    finally:
+        keeper.release(queue=subscription.queue, delivery_id=delivery.pk, broker_tag=broker_tag)
+        leases.lease_finish(client, queue=subscription.queue, delivery_id=delivery.pk, final=outcome in FINAL_OUTCOMES)
+    return outcome
+
+
+def _run(delivery: Delivery, attempt: int) -> str:
     consumer = _consumer_for(delivery.subscription)
     received = _received_message(delivery, attempt)
     try:
@@ -65,12 +110,27 @@ def _attempt(delivery: Delivery) -> str:
             consumer.handler(received)
             _mark_delivered(delivery.pk, attempt)
     except _AlreadyFinished:
-        return "duplicate"
+        counters.count(counters.duplicates(delivery.subscription.name))
+        return DUPLICATE
+    except INFRASTRUCTURE_ERRORS:
+        raise
     except retryable_errors(consumer) as exc:
         return _failed(delivery, attempt, exc, retryable=True)
     except Exception as exc:  # noqa: BLE001 - recorded as a permanent failure, never retried
         return _failed(delivery, attempt, exc, retryable=False)
     return DeliveryState.DELIVERED
+
+
+def _worker_lost(delivery: Delivery, attempt: int) -> str:
+    """Dead-letter a delivery whose earlier attempts never finished: its worker died each time."""
+    lost = attempt - 1 - delivery.attempts
+    error = (
+        f"The worker running this delivery died (SIGKILL, out of memory or a crash) {lost} time(s); "
+        f"{attempt - 1} attempt(s) of at most {delivery.subscription.max_attempts} were used."
+    )
+    if delivery.last_error:
+        error += f"\nLast recorded error:\n{delivery.last_error}"
+    return delivery_kill(delivery=delivery, reason=DeadLetterReason.WORKER_LOST, attempts=attempt - 1, error=error)
 
 
 def retryable_errors(consumer: registry.Consumer) -> tuple[type[BaseException], ...]:
@@ -132,7 +192,10 @@ def _failed(delivery: Delivery, attempt: int, exc: BaseException, *, retryable: 
         # Park the retry before recording it: a crash in between repeats an attempt
         # (deduplicated) instead of leaving a delivery that nothing will ever retry.
         entry = scheduler.ScheduledDelivery(queue=subscription_queue(subscription.name), delivery_id=delivery.pk)
-        scheduler.schedule(redis_client(), [(entry, time.time() + policy.delay_after(attempt))])
+        delay = policy.delay_after(attempt)
+        if isinstance(exc, RetryableError) and exc.retry_after is not None:
+            delay = max(delay, exc.retry_after)  # the endpoint asked for longer (Retry-After)
+        scheduler.schedule(redis_client(), [(entry, time.time() + delay)])
         updated = Delivery.objects.filter(pk=delivery.pk, state__in=OPEN_STATES).update(
             state=DeliveryState.RETRYING, attempts=attempt, last_error=error
         )

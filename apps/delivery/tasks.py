@@ -1,19 +1,32 @@
 """Celery tasks of the delivery app: thin adapters around services."""
 
-from celery import shared_task
+from celery import Task, shared_task
+from celery.exceptions import Reject
 
 
-@shared_task(name="delivery.deliver", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def deliver(delivery_id: int) -> str:
+@shared_task(name="delivery.deliver", bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def deliver(self: Task, delivery_id: int) -> str:
     """Run one attempt of a delivery (sent to its subscription's queue, sb.<name>)."""
     from apps.delivery import services
 
-    return services.delivery_attempt(delivery_id=delivery_id)
+    try:
+        return services.delivery_attempt(delivery_id=delivery_id, broker_tag=_broker_tag(self))
+    except services.INFRASTRUCTURE_ERRORS as exc:
+        # Redis or the database failed, not the handler: put the message back untouched.
+        raise Reject(repr(exc), requeue=True) from exc
 
 
-@shared_task(name="delivery.deliver_batch", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
-def deliver_batch(delivery_ids: list[int]) -> list[str]:
+@shared_task(name="delivery.deliver_batch", bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def deliver_batch(self: Task, delivery_ids: list[int]) -> list[str]:
     """Run one attempt of each delivery of a batch (subscriptions with batch_size > 1)."""
     from apps.delivery import services
 
-    return services.delivery_attempt_batch(delivery_ids=delivery_ids)
+    try:
+        return services.delivery_attempt_batch(delivery_ids=delivery_ids, broker_tag=_broker_tag(self))
+    except services.INFRASTRUCTURE_ERRORS as exc:
+        raise Reject(repr(exc), requeue=True) from exc
+
+
+def _broker_tag(task: Task) -> str | None:
+    tag = (task.request.delivery_info or {}).get("delivery_tag")
+    return str(tag) if tag else None

@@ -2,7 +2,8 @@
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -42,19 +43,44 @@ class PayloadTooLarge(PublishError):
         self.size, self.limit = size, limit
 
 
+@dataclass(frozen=True)
+class Timing:
+    """When a message may be delivered: not before `deliver_at`, not after `expires_at`."""
+
+    deliver_at: datetime | None = None
+    expires_at: datetime | None = None
+
+
 def publish(
     *,
     topic: str,
     payload: Any,
     attributes: Mapping[str, str] | None = None,
     key: str | None = None,
+    delay_seconds: float | None = None,
+    deliver_at: datetime | None = None,
+    ttl_seconds: float | None = None,
+    idempotency_key: str | None = None,
 ) -> Message:
     """Validate and store a message and one delivery per matching subscription of its topic.
 
     Inside a caller's `transaction.atomic()` the message commits or rolls back with the
-    caller's writes; its deliveries go to the broker only after the commit.
+    caller's writes; its deliveries go to the broker only after the commit. With
+    `idempotency_key`, a repeat of the same publish returns the first message and
+    publishes nothing new (see `apps.publishing.idempotency`).
     """
-    message = _build(_topic(topic), payload=payload, attributes=attributes, key=key)
+    if idempotency_key is not None:
+        from apps.publishing import idempotency  # here, not at the top: it imports this module
+
+        fields = {
+            "topic": topic, "payload": payload, "attributes": attributes, "key": key,
+            "delay_seconds": delay_seconds, "deliver_at": deliver_at, "ttl_seconds": ttl_seconds,
+        }  # fmt: skip
+        receipt = idempotency.publish_idempotent(scope=idempotency.PYTHON_SCOPE, key=idempotency_key, fields=fields)
+        return Message.objects.get(pk=receipt.body["id"])
+    now = _now()
+    timing = _timing(now, delay_seconds=delay_seconds, deliver_at=deliver_at, ttl_seconds=ttl_seconds)
+    message = _build(_topic(topic), payload=payload, attributes=attributes, key=key, now=now, timing=timing)
     with transaction.atomic():
         message.save(force_insert=True)
         delivery_sending.deliveries_create(messages=[message])
@@ -64,20 +90,38 @@ def publish(
 def publish_many(*, topic: str, messages: Sequence[Mapping[str, Any]]) -> list[Message | PublishError]:
     """Publish several messages to one topic in one transaction; return one result per item, in order.
 
-    Each item is a mapping with `payload` and optionally `attributes` and `key`. An
-    invalid item becomes its PublishError in the results and does not stop the others.
+    Each item is a mapping with `payload` and optionally `attributes`, `key`,
+    `delay_seconds`, `deliver_at` and `ttl_seconds`. An invalid item becomes its
+    PublishError in the results and does not stop the others.
     """
     topic_obj = _topic(topic)
     if len(messages) > MAX_BATCH_MESSAGES:
         raise InvalidMessage(f"At most {MAX_BATCH_MESSAGES} messages go in one batch.", field="messages")
+    now = _now()
     results: list[Message | PublishError] = []
     for item in messages:
         try:
-            unknown = set(item) - {"payload", "attributes", "key"}
+            unknown = set(item) - MESSAGE_FIELDS
             if "payload" not in item or unknown:
-                raise InvalidMessage("Each message needs a payload, and only attributes and key beside it.", field="")
+                raise InvalidMessage(
+                    f"Each message needs a payload; its other fields may be {', '.join(sorted(MESSAGE_FIELDS))}.",
+                    field="",
+                )
+            timing = _timing(
+                now,
+                delay_seconds=item.get("delay_seconds"),
+                deliver_at=item.get("deliver_at"),
+                ttl_seconds=item.get("ttl_seconds"),
+            )
             results.append(
-                _build(topic_obj, payload=item["payload"], attributes=item.get("attributes"), key=item.get("key"))
+                _build(
+                    topic_obj,
+                    payload=item["payload"],
+                    attributes=item.get("attributes"),
+                    key=item.get("key"),
+                    now=now,
+                    timing=timing,
+                )
             )
         except PublishError as exc:
             results.append(exc)
@@ -88,11 +132,57 @@ def publish_many(*, topic: str, messages: Sequence[Mapping[str, Any]]) -> list[M
     return results
 
 
-def _build(topic: Topic, *, payload: Any, attributes: Mapping[str, str] | None, key: str | None) -> Message:
+MESSAGE_FIELDS = {"payload", "attributes", "key", "delay_seconds", "deliver_at", "ttl_seconds"}
+MAX_DELAY_SECONDS = 366 * 24 * 3600
+
+
+def _timing(
+    now: datetime, *, delay_seconds: float | None, deliver_at: datetime | None, ttl_seconds: float | None
+) -> Timing:
+    if delay_seconds is not None and deliver_at is not None:
+        raise InvalidMessage("Give delay_seconds or deliver_at, not both.", field="delay_seconds")
+    if delay_seconds is not None:
+        if (
+            not isinstance(delay_seconds, int | float)
+            or isinstance(delay_seconds, bool)
+            or not (0 <= delay_seconds <= MAX_DELAY_SECONDS)
+        ):
+            raise InvalidMessage(
+                f"delay_seconds must be a number from 0 to {MAX_DELAY_SECONDS}.", field="delay_seconds"
+            )
+        deliver_at = now + timedelta(seconds=delay_seconds)
+    if deliver_at is not None:
+        if not isinstance(deliver_at, datetime) or deliver_at.tzinfo is None:
+            raise InvalidMessage("deliver_at must be a date-time with a time zone.", field="deliver_at")
+        if deliver_at > now + timedelta(seconds=MAX_DELAY_SECONDS):
+            raise InvalidMessage("deliver_at must be within a year.", field="deliver_at")
+    expires_at = None
+    if ttl_seconds is not None:
+        if not isinstance(ttl_seconds, int | float) or isinstance(ttl_seconds, bool) or ttl_seconds <= 0:
+            raise InvalidMessage("ttl_seconds must be a positive number.", field="ttl_seconds")
+        expires_at = now + timedelta(seconds=ttl_seconds)
+    return Timing(deliver_at=deliver_at if deliver_at and deliver_at > now else None, expires_at=expires_at)
+
+
+def _build(
+    topic: Topic,
+    *,
+    payload: Any,
+    attributes: Mapping[str, str] | None,
+    key: str | None,
+    now: datetime,
+    timing: Timing,
+) -> Message:
     _check_payload(payload)
     _check_key(key)
     return Message(
-        topic=topic, payload=payload, attributes=_validated_attributes(attributes), key=key or "", published_at=_now()
+        topic=topic,
+        payload=payload,
+        attributes=_validated_attributes(attributes),
+        key=key or "",
+        published_at=now,
+        deliver_at=timing.deliver_at,
+        expires_at=timing.expires_at,
     )
 
 

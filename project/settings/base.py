@@ -141,6 +141,13 @@ SWITCHBOARD_MAX_REQUEST_BYTES = SWITCHBOARD_MAX_PAYLOAD_BYTES + 64 * 1024
 # A batch publish carries up to 500 messages; its whole body is bounded separately.
 SWITCHBOARD_MAX_BATCH_REQUEST_BYTES = env.int("SWITCHBOARD_MAX_BATCH_REQUEST_BYTES", default=5 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(SWITCHBOARD_MAX_REQUEST_BYTES, SWITCHBOARD_MAX_BATCH_REQUEST_BYTES)
+# Refuse a Redis without an append-only file (production turns this on).
+SWITCHBOARD_REQUIRE_AOF = env.bool("SWITCHBOARD_REQUIRE_AOF", default=False)
+# How long an Idempotency-Key is remembered (Stripe keeps them 24 hours).
+SWITCHBOARD_IDEMPOTENCY_TTL_SECONDS = env.int("SWITCHBOARD_IDEMPOTENCY_TTL_SECONDS", default=24 * 3600)
+# A running delivery holds a lease in Redis, renewed every third of this; when its worker
+# dies, the relay sends the delivery again once the lease has run out.
+SWITCHBOARD_LEASE_SECONDS = env.float("SWITCHBOARD_LEASE_SECONDS", default=6.0)
 SWITCHBOARD_TOPOLOGY_FILE = env.path("SWITCHBOARD_TOPOLOGY_FILE", default=BASE_DIR / "config" / "topology.yaml")
 
 # --- Redis and Celery ----------------------------------------------------------------
@@ -157,6 +164,14 @@ CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=2)
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT,
+    # kombu returns unacknowledged messages of dead workers every interval x throttle
+    # seconds (10 x 10 by default: ~100 s). Switchboard's leases bring a dead worker's
+    # deliveries back faster; this sweep is the backstop and costs one ZRANGE a second.
+    "unacked_restore_interval": 1,
+    "unacked_restore_throttle": 1,
+    # Fail fast when Redis is unreachable: publishes then wait in the outbox instead.
+    "socket_connect_timeout": 2,
+    "socket_timeout": 10,
     # Keep retrying a lost Redis connection instead of giving up on the first error.
     "retry_on_timeout": True,
     "socket_keepalive": True,

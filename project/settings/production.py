@@ -14,6 +14,8 @@ DATABASES = {"default": env.db("DATABASE_URL")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 REDIS_URL = env.str("REDIS_URL")
+# A Redis restart must not lose queued messages: refuse one without AOF.
+SWITCHBOARD_REQUIRE_AOF = env.bool("SWITCHBOARD_REQUIRE_AOF", default=True)
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 
 # HTTPS only, behind a proxy that sets X-Forwarded-Proto.

@@ -24,6 +24,13 @@ class PublishRequestSerializer(serializers.Serializer):
     payload = serializers.JSONField()
     attributes = StringMapField(required=False, default=dict)
     key = StrictCharField(required=False, allow_blank=True, max_length=200, trim_whitespace=False)
+    delay_seconds = serializers.FloatField(
+        required=False, min_value=0, help_text="Deliver no sooner than this many seconds from now."
+    )
+    deliver_at = serializers.DateTimeField(required=False, help_text="Deliver no sooner than this time.")
+    ttl_seconds = serializers.FloatField(
+        required=False, min_value=0.001, help_text="Dead-letter (reason expired) if not delivered in time."
+    )
 
     def to_internal_value(self, data: object) -> object:
         if not isinstance(data, dict):

@@ -3,14 +3,14 @@
 import uuid
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.api.problems import problem, problem_response
-from apps.publishing import selectors, services
+from apps.publishing import idempotency, selectors, services
 from apps.publishing.api.serializers import (
     MessageStatusSerializer,
     PublishBatchRequestSerializer,
@@ -24,6 +24,12 @@ def publish_error_problem(exc: services.PublishError) -> dict[str, Any]:
     """Describe a publish error as a problem-details body."""
     if isinstance(exc, services.UnknownTopic):
         body = problem(status_code=404, title="Unknown topic", detail=str(exc), code="unknown-topic")
+    elif isinstance(exc, idempotency.IdempotencyKeyReused):
+        body = problem(status_code=422, title="Idempotency key reused", detail=str(exc), code="idempotency-key-reused")
+    elif isinstance(exc, idempotency.IdempotencyKeyInFlight):
+        body = problem(
+            status_code=409, title="Idempotency key in flight", detail=str(exc), code="idempotency-key-in-flight"
+        )
     elif isinstance(exc, services.PayloadTooLarge):
         body = problem(status_code=413, title="Payload too large", detail=str(exc), code="payload-too-large")
     else:
@@ -39,16 +45,37 @@ def publish_error_problem(exc: services.PublishError) -> dict[str, Any]:
 
 
 class TopicMessagesView(APIView):
-    @extend_schema(request=PublishRequestSerializer, responses={202: PublishResponseSerializer})
+    @extend_schema(
+        request=PublishRequestSerializer,
+        responses={202: PublishResponseSerializer},
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                description="Repeat a publish safely: the same key and request return the first answer.",
+            )
+        ],
+    )
     def post(self, request: Request, topic: str) -> Response:
         serializer = PublishRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        fields = {"topic": topic, **serializer.validated_data}
+        idempotency_key = request.headers.get("Idempotency-Key")
         try:
-            message = services.publish(topic=topic, **serializer.validated_data)
+            if idempotency_key is None:
+                receipt = idempotency.Receipt(
+                    body=idempotency.message_receipt(services.publish(**fields)), replayed=False
+                )
+            else:
+                scope = idempotency.api_scope(request.auth.pk)
+                receipt = idempotency.publish_idempotent(scope=scope, key=idempotency_key, fields=fields)
         except services.PublishError as exc:
-            return problem_response(publish_error_problem(exc))
-        body = {"id": message.id, "topic": topic, "published_at": message.published_at}
-        return Response(PublishResponseSerializer(body).data, status=status.HTTP_202_ACCEPTED)
+            body = publish_error_problem(exc)
+            retry = {"Retry-After": "1"} if body["status"] == status.HTTP_409_CONFLICT else None
+            return problem_response(body, retry)
+        headers = {"Idempotent-Replayed": "true"} if receipt.replayed else None
+        return Response(receipt.body, status=status.HTTP_202_ACCEPTED, headers=headers)
 
 
 class TopicMessagesBatchView(APIView):

@@ -1,0 +1,119 @@
+"""Idempotency keys on publish, with Stripe's semantics.
+
+The first request with a key claims it (committed at once, state in-flight), publishes,
+and stores its response with the message in one transaction. A repeat with the same key
+and the same request gets that response back and publishes nothing; the same key with a
+different request is refused (422); a repeat while the first is still running is
+refused (409) and may be retried. Keys are scoped to their API key (or to Python
+callers) and expire after SWITCHBOARD_IDEMPOTENCY_TTL_SECONDS.
+
+A publish that fails validation stores nothing: the key stays free to use again with
+a corrected request, as with Stripe.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.publishing import services
+from apps.publishing.models import IdempotencyKey, IdempotencyState, Message
+
+PYTHON_SCOPE = "python"
+MAX_KEY_LENGTH = 255
+# A claim older than this whose request never finished (its process died) is taken over.
+ABANDONED_AFTER = timedelta(seconds=60)
+
+
+class IdempotencyError(services.PublishError):
+    pass
+
+
+class IdempotencyKeyReused(IdempotencyError):
+    """The key was used before with a different request (422)."""
+
+
+class IdempotencyKeyInFlight(IdempotencyError):
+    """A request with this key is still being processed (409)."""
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What a publish answered: the body, and whether it is a replay of an earlier answer."""
+
+    body: dict[str, Any]
+    replayed: bool
+
+
+def api_scope(api_key_id: int) -> str:
+    return f"api:{api_key_id}"
+
+
+def message_receipt(message: Message) -> dict[str, Any]:
+    """Describe a published message as the publish API answers it."""
+    published_at = message.published_at.isoformat().replace("+00:00", "Z")
+    return {"id": str(message.id), "topic": message.topic.name, "published_at": published_at}
+
+
+def request_hash(fields: dict[str, Any]) -> str:
+    canonical = orjson.dumps(fields, option=orjson.OPT_SORT_KEYS, default=str)
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def publish_idempotent(*, scope: str, key: str, fields: dict[str, Any]) -> Receipt:
+    """Publish `fields` (publish()'s arguments) once per (scope, key); repeats get the first receipt."""
+    if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
+        raise services.InvalidMessage(
+            f"The idempotency key must be 1 to {MAX_KEY_LENGTH} characters.", field="idempotency_key"
+        )
+    digest = request_hash(fields)
+    claim = _claim(scope=scope, key=key, digest=digest)
+    if isinstance(claim, Receipt):
+        return claim
+    try:
+        with transaction.atomic():
+            message = services.publish(**fields)
+            body = message_receipt(message)
+            IdempotencyKey.objects.filter(pk=claim.pk).update(
+                state=IdempotencyState.COMPLETED, response_status=202, response_body=body
+            )
+    except BaseException:
+        IdempotencyKey.objects.filter(pk=claim.pk, state=IdempotencyState.IN_FLIGHT).delete()
+        raise
+    return Receipt(body=body, replayed=False)
+
+
+def _claim(*, scope: str, key: str, digest: str) -> IdempotencyKey | Receipt:
+    """Claim the key for this request, or return the stored receipt of an earlier one."""
+    now = timezone.now()
+    expires_at = now + timedelta(seconds=settings.SWITCHBOARD_IDEMPOTENCY_TTL_SECONDS)
+    for _ in range(3):
+        try:
+            with transaction.atomic():
+                return IdempotencyKey.objects.create(scope=scope, key=key, request_hash=digest, expires_at=expires_at)
+        except IntegrityError:
+            existing = IdempotencyKey.objects.filter(scope=scope, key=key).first()
+        if existing is None:
+            continue  # deleted meanwhile (failed or expired): claim again
+        if existing.expires_at <= now or (
+            existing.state == IdempotencyState.IN_FLIGHT and existing.created_at <= now - ABANDONED_AFTER
+        ):
+            IdempotencyKey.objects.filter(pk=existing.pk, created_at=existing.created_at).delete()
+            continue
+        if existing.request_hash != digest:
+            raise IdempotencyKeyReused(f"The idempotency key {key!r} was used with a different request.")
+        if existing.state == IdempotencyState.IN_FLIGHT:
+            raise IdempotencyKeyInFlight(f"A request with the idempotency key {key!r} is still being processed.")
+        return Receipt(body=existing.response_body or {}, replayed=True)
+    raise IdempotencyKeyInFlight(f"A request with the idempotency key {key!r} is still being processed.")
+
+
+def idempotency_keys_purge_expired() -> int:
+    """Delete expired keys; return how many."""
+    deleted, _ = IdempotencyKey.objects.filter(expires_at__lte=timezone.now()).delete()
+    return deleted
