@@ -7,12 +7,14 @@ nothing here sends traffic off the machine, and a refused request connects nowhe
 import email.utils
 import ipaddress
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -26,6 +28,26 @@ from apps.delivery.transport import (
 )
 
 BODY = b'{"id":"m-1","payload":{"order_id":"42"}}'
+
+# A self-signed certificate for "localhost" (valid until 2126) and its key, for the TLS
+# test only: no public CA signed it, so a verifying client must refuse it.
+TEST_CERTIFICATE = """-----BEGIN CERTIFICATE-----
+MIIBlTCCATugAwIBAgIUUFhl+AlTWJux3G303WHpaBSSmlUwCgYIKoZIzj0EAwIw
+FDESMBAGA1UEAwwJbG9jYWxob3N0MCAXDTI2MTEyOTAwMjk0NVoYDzIxMjYxMTA1
+MDAyOTQ1WjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcqhkjOPQIBBggqhkjO
+PQMBBwNCAAROH+UGZCFIlZu0FBWnW/f8SPzV1eEL+aDGKbRZE21Gzdk5USLz6b59
+l8nTeSyrx78NvUC0DgMRJ2urmsFIWws/o2kwZzAdBgNVHQ4EFgQUSnG5g9B1s6gn
+8tQbFsaFjvspHzcwHwYDVR0jBBgwFoAUSnG5g9B1s6gn8tQbFsaFjvspHzcwDwYD
+VR0TAQH/BAUwAwEB/zAUBgNVHREEDTALgglsb2NhbGhvc3QwCgYIKoZIzj0EAwID
+SAAwRQIgN4X/b7VQ1acdfA53VUJWlfL6KgV9c6gCieDS4jTh57MCIQC0G7OtzQNL
+zXm8KNkZJnH1DT/wS3GakYOlcB+3h3vpsg==
+-----END CERTIFICATE-----
+-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgCGJFfOtYcPtfP4al
++j8L8kpb8VeQomSh6GR0T7d6YjehRANCAAROH+UGZCFIlZu0FBWnW/f8SPzV1eEL
++aDGKbRZE21Gzdk5USLz6b59l8nTeSyrx78NvUC0DgMRJ2urmsFIWws/
+-----END PRIVATE KEY-----
+"""
 
 
 @dataclass(frozen=True)
@@ -54,9 +76,11 @@ class _QuietServer(ThreadingHTTPServer):
 class LocalServer:
     """A real HTTP server on 127.0.0.1 in a thread; answers each path with its Reply and records requests."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, certificate: Path | None = None) -> None:
         self.replies: dict[str, Reply] = {}
         self.requests: list[Received] = []
+        # With TLS: the server name (SNI) each client asked for in its handshake.
+        self.server_names: list[str | None] = []
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -79,6 +103,13 @@ class LocalServer:
                 """Keep test output quiet."""
 
         self.httpd = _QuietServer(("127.0.0.1", 0), Handler)
+        self.scheme = "http"
+        if certificate is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(certificate)
+            context.sni_callback = lambda _sock, name, _context: server.server_names.append(name)
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+            self.scheme = "https"
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
@@ -86,7 +117,7 @@ class LocalServer:
         return int(self.httpd.server_address[1])
 
     def url(self, path: str, host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
+        return f"{self.scheme}://{host}:{self.port}{path}"
 
     def start(self) -> "LocalServer":
         self.thread.start()
@@ -331,6 +362,31 @@ def test_proxies_from_the_environment_are_ignored(
 
     assert (result.outcome, result.status_code) == (Outcome.SUCCESS, 204)
     assert connections == ["127.0.0.1"]
+
+
+def test_https_goes_to_the_checked_address_with_the_host_name_for_sni_and_verifies_the_certificate(
+    tmp_path: Path, connections: list[str]
+) -> None:
+    certificate = tmp_path / "localhost.pem"
+    certificate.write_text(TEST_CERTIFICATE)
+    tls_server = LocalServer(certificate=certificate).start()
+    try:
+        by_name = post(tls_server.url("/hook", host="localhost"), allowed_hosts=("localhost",))
+        by_address = post(tls_server.url("/hook"), allowed_hosts=("127.0.0.1",))
+    finally:
+        tls_server.stop()
+
+    # The handshake reached the pinned address and named the host; the self-signed
+    # certificate was then refused, so nothing was sent (a retryable network error).
+    assert tls_server.server_names[0] == "localhost"
+    assert tls_server.server_names[-1] is None  # no SNI for an IP address, as RFC 6066 says
+    assert tls_server.requests == []
+    for result in (by_name, by_address):
+        assert (result.outcome, result.status_code) == (Outcome.RETRYABLE, None)
+        assert "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed certificate" in result.error
+    assert by_name.error.startswith("ConnectError on localhost (")
+    assert by_address.error.startswith(f"ConnectError on 127.0.0.1 (127.0.0.1:{tls_server.port}): ")
+    assert set(connections) <= {"127.0.0.1", "::1"}
 
 
 def test_a_url_without_http_scheme_or_host_is_permanent(connections: list[str]) -> None:
