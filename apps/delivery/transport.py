@@ -124,6 +124,8 @@ def webhook_post(
         addresses = resolve_allowed_addresses(target, allowed_hosts=allowed_hosts)
     except RefusedAddress as exc:
         return timer.result(Outcome.PERMANENT, error=str(exc))
+    except UnicodeError as exc:  # a host name that IDNA cannot encode
+        return timer.result(Outcome.PERMANENT, error=f"invalid host {target.host!r}: {exc}")
     except OSError as exc:
         return timer.result(Outcome.RETRYABLE, error=f"cannot resolve {target.host}: {exc}")
 
@@ -135,10 +137,10 @@ def webhook_post(
     with httpx.Client(timeout=timeout, follow_redirects=False, trust_env=False, verify=_ssl_context()) as client:
         for address in addresses:
             try:
+                pinned = target.copy_with(host=str(address))
                 with client.stream(
-                    "POST", target.copy_with(host=str(address)), content=body, headers=request_headers,
-                    extensions=extensions,
-                ) as response:  # fmt: skip
+                    "POST", pinned, content=body, headers=request_headers, extensions=extensions
+                ) as response:
                     response_body, read_error = _read_limited(response)
                     outcome, error, retry_after = _classify(response)
             except httpx.ConnectError as exc:

@@ -451,3 +451,19 @@ NOW = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
 )
 def test_parse_retry_after(value: str | None, seconds: float | None) -> None:
     assert parse_retry_after(value, now=NOW) == seconds
+
+
+def test_a_host_name_that_cannot_be_encoded_is_permanent(connections: list[str]) -> None:
+    host = "a" * 70 + ".example.com"  # DNS labels have at most 63 characters
+
+    result = post(f"http://{host}/hook")
+
+    assert summary(result) == (
+        Outcome.PERMANENT,
+        None,
+        f"invalid host {host!r}: encoding with 'idna' codec failed (UnicodeError: label empty or too long)",
+        "",
+        None,
+        "",
+    )
+    assert connections == []
