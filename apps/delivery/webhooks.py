@@ -23,21 +23,10 @@ from apps.topology.models import Subscription
 
 logger = logging.getLogger(__name__)
 
-SECRET_PREFIX = "whsec_"
+SECRET_PREFIX = "whsec_"  # noqa: S105 - the Standard Webhooks prefix, not a secret
 # The Standard Webhooks spec asks for signing keys of 24 to 64 random bytes.
 SECRET_MIN_BYTES = 24
 SECRET_MAX_BYTES = 64
-
-
-class RetryLater(RetryableError):
-    """A retryable failure whose receiver said when to try again (its Retry-After header).
-
-    `retry_after` is in seconds from the failed attempt (0 to an hour).
-    """
-
-    def __init__(self, message: str, *, retry_after: float) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 def webhook_secret_is_valid(secret: str) -> bool:
@@ -91,9 +80,9 @@ def webhook_signature_headers(*, msg_id: str, body: bytes, secrets: list[str], t
 def webhook_deliver(*, subscription: Subscription, message: ReceivedMessage) -> None:
     """POST one message to the subscription's URL, signed, and record the attempt.
 
-    Return on a 2xx. Raise RetryableError (RetryLater when the receiver sent
-    Retry-After) for a failure that may pass: 408, 429, 5xx, network errors; raise
-    PermanentError for anything else: other 4xx, a redirect, a refused address, a
+    Return on a 2xx. Raise RetryableError for a failure that may pass: 408, 429, 5xx,
+    network errors (with `retry_after` in seconds when the receiver sent Retry-After);
+    raise PermanentError for anything else: other 4xx, a redirect, a refused address, a
     subscription without valid secrets.
     """
     delivery_id = Delivery.objects.values_list("pk", flat=True).get(
@@ -140,6 +129,4 @@ def webhook_deliver(*, subscription: Subscription, message: ReceivedMessage) -> 
     )
     if result.outcome == transport.Outcome.PERMANENT:
         raise PermanentError(result.error)
-    if result.retry_after is not None:
-        raise RetryLater(result.error, retry_after=result.retry_after)
-    raise RetryableError(result.error)
+    raise RetryableError(result.error, retry_after=result.retry_after)

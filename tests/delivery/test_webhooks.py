@@ -6,6 +6,7 @@ HTTP goes to a real server on 127.0.0.1 (tests.delivery.test_transport.LocalServ
 
 import base64
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -16,8 +17,9 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from apps.core.errors import PermanentError, RetryableError
+from apps.core.redis import redis_client
 from apps.deadletters.models import DeadLetter
-from apps.delivery import registry, services, webhooks
+from apps.delivery import registry, scheduler, services, webhooks
 from apps.delivery.models import Delivery, DeliveryAttempt, DeliveryState
 from apps.delivery.registry import ReceivedMessage
 from apps.demo.models import DemoEmail
@@ -199,15 +201,14 @@ def test_deliver_posts_a_signed_body_and_records_the_attempt(server: LocalServer
 
 @pytest.mark.django_db
 @pytest.mark.usefixtures("allow_loopback")
-def test_deliver_raises_retry_later_with_the_receivers_retry_after(server: LocalServer) -> None:
+def test_deliver_raises_retryable_with_the_receivers_retry_after(server: LocalServer) -> None:
     server.replies["/hook"] = Reply(status=503, headers={"Retry-After": "7"}, body=b"maintenance")
     delivery = webhook_delivery(server.url("/hook"))
 
-    with pytest.raises(webhooks.RetryLater) as info:
+    with pytest.raises(RetryableError) as info:
         webhooks.webhook_deliver(subscription=delivery.subscription, message=received_for(delivery))
 
     assert (str(info.value), info.value.retry_after) == ("HTTP 503 (retryable); Retry-After 7 s", 7.0)
-    assert isinstance(info.value, RetryableError)
     assert attempts_of(delivery) == [(1, 503, "HTTP 503 (retryable); Retry-After 7 s", "maintenance")]
 
 
@@ -220,7 +221,7 @@ def test_deliver_raises_retryable_without_retry_after(server: LocalServer) -> No
     with pytest.raises(RetryableError) as info:
         webhooks.webhook_deliver(subscription=delivery.subscription, message=received_for(delivery))
 
-    assert (type(info.value), str(info.value)) == (RetryableError, "HTTP 500 (retryable)")
+    assert (str(info.value), info.value.retry_after) == ("HTTP 500 (retryable)", None)
     assert attempts_of(delivery) == [(1, 500, "HTTP 500 (retryable)", "")]
 
 
@@ -284,7 +285,7 @@ def test_a_webhook_subscription_gets_a_non_transactional_consumer() -> None:
 
 
 @pytest.mark.django_db
-@pytest.mark.usefixtures("allow_loopback")
+@pytest.mark.usefixtures("allow_loopback", "private_redis")
 def test_delivery_attempt_delivers_a_webhook_once(server: LocalServer) -> None:
     server.replies["/hook"] = Reply(status=200, body=b"ok")
     delivery = webhook_delivery(server.url("/hook"))
@@ -299,7 +300,7 @@ def test_delivery_attempt_delivers_a_webhook_once(server: LocalServer) -> None:
 
 
 @pytest.mark.django_db
-@pytest.mark.usefixtures("allow_loopback")
+@pytest.mark.usefixtures("allow_loopback", "private_redis")
 def test_delivery_attempt_dead_letters_a_4xx_at_once(server: LocalServer) -> None:
     server.replies["/hook"] = Reply(status=400, body=b"bad order")
     delivery = webhook_delivery(server.url("/hook"))
@@ -316,6 +317,23 @@ def test_delivery_attempt_dead_letters_a_4xx_at_once(server: LocalServer) -> Non
     assert attempts_of(delivery) == [
         (1, 400, "HTTP 400 (permanent: 4xx other than 408 and 429 is not retried)", "bad order")
     ]
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("allow_loopback", "private_redis")
+def test_delivery_attempt_waits_at_least_the_receivers_retry_after(server: LocalServer) -> None:
+    server.replies["/hook"] = Reply(status=429, headers={"Retry-After": "120"})
+    delivery = webhook_delivery(server.url("/hook"))
+    before = time.time()
+
+    assert services.delivery_attempt(delivery_id=delivery.pk) == DeliveryState.RETRYING
+
+    [(member, due)] = redis_client().zrange(scheduler.SCHEDULED_KEY, 0, -1, withscores=True)
+    assert scheduler.ScheduledDelivery.decode(member) == scheduler.ScheduledDelivery(
+        queue="sb.email-send", delivery_id=delivery.pk
+    )
+    assert before + 120 <= due <= time.time() + 120  # the backoff alone would be 1 s
+    assert attempts_of(delivery) == [(1, 429, "HTTP 429 (retryable); Retry-After 120 s", "")]
 
 
 # --- topology.yaml: url and secrets_env -------------------------------------------------
