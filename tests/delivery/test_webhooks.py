@@ -328,7 +328,10 @@ def test_delivery_attempt_waits_at_least_the_receivers_retry_after(server: Local
 
     assert services.delivery_attempt(delivery_id=delivery.pk) == DeliveryState.RETRYING
 
-    [(member, due)] = redis_client().zrange(scheduler.SCHEDULED_KEY, 0, -1, withscores=True)
+    scheduled: list[tuple[bytes, float]] = redis_client().zrange(  # type: ignore[assignment]
+        scheduler.SCHEDULED_KEY, 0, -1, withscores=True
+    )
+    [(member, due)] = scheduled
     assert scheduler.ScheduledDelivery.decode(member) == scheduler.ScheduledDelivery(
         queue="sb.email-send", delivery_id=delivery.pk
     )
