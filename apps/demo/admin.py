@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from apps.demo.models import BillingCharge, DemoEmail, InventoryReservation
+from apps.demo.models import BillingCharge, DemoEmail, InventoryReservation, VatAssessment
 
 
 @admin.register(InventoryReservation)
@@ -16,3 +16,8 @@ class BillingChargeAdmin(admin.ModelAdmin):
 @admin.register(DemoEmail)
 class DemoEmailAdmin(admin.ModelAdmin):
     list_display = ["order_id", "to", "message_id", "received_at"]
+
+
+@admin.register(VatAssessment)
+class VatAssessmentAdmin(admin.ModelAdmin):
+    list_display = ["order_id", "region", "vat", "message_id", "assessed_at"]

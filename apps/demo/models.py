@@ -34,3 +34,16 @@ class DemoEmail(models.Model):
 
     def __str__(self) -> str:
         return f"email to {self.to} for order {self.order_id}"
+
+
+class VatAssessment(models.Model):
+    """VAT worked out for an EU order (the eu-vat subscription takes only region=eu)."""
+
+    message_id = models.UUIDField(unique=True)
+    order_id = models.CharField(max_length=100)
+    region = models.CharField(max_length=20)
+    vat = models.DecimalField(max_digits=12, decimal_places=2)
+    assessed_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"VAT {self.vat} for order {self.order_id}"

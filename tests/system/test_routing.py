@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from apps.delivery.models import Delivery, DeliveryState
-from apps.demo.models import BillingCharge, InventoryReservation
+from apps.demo.models import BillingCharge, InventoryReservation, VatAssessment
 from apps.topology.models import Subscription
 from tests.system.processes import Stack, WebServer, wait_until
 
@@ -146,3 +146,33 @@ def test_unknown_subscription_is_a_problem(client: httpx.Client) -> None:
     response = client.post("/api/v1/subscriptions/nope/pause")
     assert response.status_code == 404
     assert response.json()["title"] == "Unknown subscription"
+
+
+def test_filter_sends_each_message_only_where_it_matches(stack: Stack, client: httpx.Client) -> None:
+    stack.start_worker()
+    eu = publish_one(client, {"order_id": "EU-1", "total": "10.00"}, {"region": "eu"})
+    us = publish_one(client, {"order_id": "US-1", "total": "10.00"}, {"region": "us"})
+    plain = publish_one(client, {"order_id": "NONE-1", "total": "10.00"}, {})
+
+    wait_until(lambda: open_deliveries() == 0 and InventoryReservation.objects.count() == 3, timeout=60)
+
+    routed = {
+        m: sorted(d["subscription"] for d in client.get(f"/api/v1/messages/{m}").json()["deliveries"])
+        for m in (eu, us, plain)
+    }
+    print(f"published=3 routed={routed}")
+    assert routed == {
+        eu: ["billing-charge", "eu-vat", "inventory-reserve"],
+        us: ["billing-charge", "inventory-reserve"],
+        plain: ["billing-charge", "inventory-reserve"],
+    }
+    assessment = VatAssessment.objects.get()
+    assert (str(assessment.message_id), assessment.region, str(assessment.vat)) == (eu, "eu", "2.00")
+
+
+def publish_one(client: httpx.Client, payload: Any, attributes: dict[str, str]) -> str:
+    response = client.post(
+        "/api/v1/topics/orders.created/messages", json={"payload": payload, "attributes": attributes}
+    )
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
