@@ -16,7 +16,7 @@ from typing import Any
 
 from apps.core.errors import PermanentError, RetryableError
 from apps.delivery.registry import ReceivedMessage, consumer
-from apps.demo.models import BillingCharge, InventoryReservation
+from apps.demo.models import BillingCharge, InventoryReservation, VatAssessment
 
 MAX_WORK_SECONDS = 60
 
@@ -59,3 +59,22 @@ def billing_charge(message: ReceivedMessage) -> None:
     except InvalidOperation as exc:
         raise PermanentError(f"total {message.payload.get('total')!r} is not a number") from exc
     BillingCharge.objects.create(message_id=message.id, order_id=order_id, amount=amount, attempt=message.attempt)
+
+
+EU_VAT_RATE = Decimal("0.20")
+
+
+@consumer("eu-vat")
+def eu_vat(message: ReceivedMessage) -> None:
+    """Work out the VAT of an EU order (records a VatAssessment); its filter takes region=eu only."""
+    order_id = _order_id(message.payload)
+    try:
+        total = Decimal(str(message.payload.get("total", "0")))
+    except InvalidOperation as exc:
+        raise PermanentError(f"total {message.payload.get('total')!r} is not a number") from exc
+    VatAssessment.objects.create(
+        message_id=message.id,
+        order_id=order_id,
+        region=message.attributes.get("region", ""),
+        vat=(total * EU_VAT_RATE).quantize(Decimal("0.01")),
+    )
