@@ -23,3 +23,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-switchboard-{_RUN}.sqlite3")}
 else:
     DATABASES["default"]["TEST"] = {"NAME": f"test_switchboard_{_RUN}"}
+
+# The demo webhook (topology.yaml `email-send`, posting to /demo/receiver/) signs and
+# verifies with this variable: a fixed, public demo secret unless it is set.
+os.environ.setdefault("SWITCHBOARD_DEMO_WEBHOOK_SECRETS", "whsec_c3dpdGNoYm9hcmQtZGVtby13ZWJob29rLXNlY3JldCE=")
+# The demo receiver is Switchboard itself, on loopback.
+SWITCHBOARD_WEBHOOK_ALLOWED_HOSTS = env.list("SWITCHBOARD_WEBHOOK_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
