@@ -9,6 +9,7 @@ from apps.core.views import ApiNotFoundView, healthz, readyz
 api_v1: list[URLPattern | URLResolver] = [
     path("", include("apps.publishing.urls")),
     path("", include("apps.topology.urls")),
+    path("", include("apps.deadletters.urls")),
     re_path(r"^.*$", ApiNotFoundView.as_view()),
 ]
 
