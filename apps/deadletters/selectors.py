@@ -112,12 +112,14 @@ def _replay_outcome(now: datetime) -> Case:
 def dead_letters_for_replay(*, ids: list[int], now: datetime) -> list[tuple[DeadLetter, ReplayOutcome]]:
     """Return the dead letters with these ids, oldest first, each with what a replay at `now` does with it.
 
-    Their message (with its topic) and delivery (with its subscription) come loaded.
+    Their message comes loaded with its topic (rerouting reads them); their own error,
+    payload and attributes do not.
     """
     rows = (
         DeadLetter.objects.filter(pk__in=ids)
         .annotate(replay_outcome=_replay_outcome(now))
-        .select_related("message__topic", "delivery__subscription")
+        .select_related("message__topic")
+        .defer("last_error", "payload", "attributes")
         .order_by("pk")
     )
     return [(row, ReplayOutcome(row.replay_outcome)) for row in rows]

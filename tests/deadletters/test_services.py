@@ -89,14 +89,39 @@ def test_replay_by_ids_replays_only_those(billing: Subscription) -> None:
     assert DeadLetter.objects.get(pk=other.pk).replayed_at is None
 
 
-def test_the_default_rate_is_50_per_second(billing: Subscription) -> None:
-    dead_letter(billing), dead_letter(billing)
+def due_offsets() -> list[float]:
+    """Seconds from the first replayed delivery's due time to each one's, in dead-letter order."""
+    due = list(Delivery.objects.order_by("replayed_from_id").values_list("not_before", flat=True))
+    return [(d - due[0]).total_seconds() for d in due]  # type: ignore[operator]
+
+
+def test_the_default_rate_is_50_per_second_in_steps_of_a_tenth_of_a_second(billing: Subscription) -> None:
+    for _ in range(12):
+        dead_letter(billing)
 
     report = services.dead_letters_replay(dead_letters=DeadLetter.objects.all())
 
-    first, second = Delivery.objects.order_by("pk").values_list("not_before", flat=True)
     assert report.rate_per_second == 50
-    assert second - first == datetime.timedelta(milliseconds=20)
+    assert due_offsets() == [0.0] * 5 + [0.1] * 5 + [0.2] * 2
+
+
+@pytest.mark.parametrize(
+    ("rate", "offsets"),
+    [
+        (1, [0.0, 1.0, 2.0]),  # below 10 per second: one per step of 1/rate
+        (15, [0.0, 0.0, 2 / 15]),  # 1.5 per tenth of a second: steps of 2
+        (1000, [0.0, 0.0, 0.0]),  # 100 per step
+    ],
+)
+def test_replays_fall_due_in_steps_that_keep_the_average_rate(
+    billing: Subscription, rate: float, offsets: list[float]
+) -> None:
+    for _ in range(3):
+        dead_letter(billing)
+
+    services.dead_letters_replay(dead_letters=DeadLetter.objects.all(), rate_per_second=rate)
+
+    assert due_offsets() == pytest.approx(offsets, abs=1e-6)
 
 
 @pytest.mark.parametrize("rate", [0, -1, 1000.5, float("nan"), float("inf")])
@@ -108,15 +133,6 @@ def test_a_rate_out_of_bounds_is_refused_before_anything_changes(billing: Subscr
 
     assert Delivery.objects.get().state == DeliveryState.DEAD
     assert DeadLetter.objects.get().replayed_at is None
-
-
-def test_the_highest_rate_is_accepted(billing: Subscription) -> None:
-    dead_letter(billing), dead_letter(billing)
-
-    report = services.dead_letters_replay(dead_letters=DeadLetter.objects.all(), rate_per_second=1000)
-
-    first, second = Delivery.objects.order_by("pk").values_list("not_before", flat=True)
-    assert (report.replayed, second - first) == (2, datetime.timedelta(milliseconds=1))
 
 
 def test_replay_skips_deliveries_that_are_open_or_delivered_and_counts_them(billing: Subscription) -> None:
@@ -195,8 +211,7 @@ def test_replay_works_through_chunks_and_keeps_spreading_across_them(
 
     report = services.dead_letters_replay(dead_letters=DeadLetter.objects.all(), rate_per_second=10)
 
-    due = list(Delivery.objects.order_by("pk").values_list("not_before", flat=True))
-    assert [d - due[0] for d in due] == [datetime.timedelta(seconds=i / 10) for i in range(5)]
+    assert due_offsets() == [0.0, 0.1, 0.2, 0.3, 0.4]
     assert (report.selected, report.replayed) == (5, 5)
     assert [r.getMessage() for r in caplog.records] == [
         "Replaying 5 dead letters at up to 10 per second.",
