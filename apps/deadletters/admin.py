@@ -177,7 +177,7 @@ class DeadLetterAdmin(admin.ModelAdmin):
             "outcomes": [(plan[outcome], text) for outcome, text in OUTCOME_TEXT.items() if plan[outcome]],
             "replay_count": plan[ReplayOutcome.REPLAY],
             "default_rate": f"{services.DEFAULT_REPLAY_RATE_PER_SECOND:g}",
-            "default_seconds": f"{plan[ReplayOutcome.REPLAY] / services.DEFAULT_REPLAY_RATE_PER_SECOND:.0f}",
+            "default_seconds": f"{plan[ReplayOutcome.REPLAY] / services.DEFAULT_REPLAY_RATE_PER_SECOND:.1f}",
         }
         return self._confirmation(request, queryset, "replay_selected", "replay_confirmation.html", context)
 

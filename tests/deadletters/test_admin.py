@@ -79,6 +79,7 @@ def test_replay_action_first_shows_what_will_happen(admin_client: Client, billin
     assert "<li><strong>2</strong> will be replayed: the delivery starts again from attempt 1</li>" in html
     assert "<li><strong>1</strong> are unroutable: their message is routed again" in html
     assert "<li><strong>1</strong> are skipped: their delivery succeeded since</li>" in html
+    assert "at the default 50 per second, these 2 go out over\n0.0 s." in html
     assert 'name="rate_per_second" value="50.0"' in html
     assert 'name="confirm" value="yes"' in html
     for pk in ids:
