@@ -18,7 +18,6 @@ from apps.deadletters.selectors import ReplayOutcome
 from apps.delivery import leases, sending
 from apps.delivery.models import Delivery, DeliveryState
 from apps.publishing.models import Message
-from apps.topology.models import subscription_queue
 
 logger = logging.getLogger(__name__)
 
@@ -216,16 +215,7 @@ def _send_replayed(delivery_ids: list[int]) -> None:
     """
     try:
         redis_client().delete(*[f"{leases.STARTS_KEY_PREFIX}{pk}" for pk in delivery_ids])
-        with transaction.atomic():
-            rows = (
-                Delivery.objects.select_for_update(skip_locked=True, of=("self",))
-                .filter(pk__in=delivery_ids, sent_at__isnull=True)
-                .order_by("pk")
-                .values_list("pk", "subscription__name", "subscription__batch_size", "not_before")
-            )
-            sending.outbox_send(
-                [sending.OutboxEntry(pk, subscription_queue(name), size, due) for pk, name, size, due in rows]
-            )
+        sending.outbox_send_unsent(delivery_ids=delivery_ids)
     except sending.BROKER_ERRORS as exc:
         # The replay stands: the relay's outbox sweep sends them once Redis is back.
         logger.warning("Cannot reach Redis (%s); %s replayed deliveries wait in the outbox.", exc, len(delivery_ids))

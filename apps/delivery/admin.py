@@ -6,7 +6,7 @@ from apps.delivery.models import Delivery, DeliveryAttempt
 class DeliveryAttemptInline(admin.TabularInline):
     model = DeliveryAttempt
     fields = ["attempt", "started_at", "duration_ms", "status_code", "error", "response_body"]
-    readonly_fields = fields
+    readonly_fields = ["attempt", "started_at", "duration_ms", "status_code", "error", "response_body"]
     extra = 0
     can_delete = False
 

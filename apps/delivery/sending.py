@@ -39,7 +39,7 @@ def _matches(subscription: Subscription, message: Message) -> bool:
     return policy.matches(attributes=message.attributes, payload=message.payload)
 
 
-def deliveries_create(*, messages: list[Message]) -> list[Delivery]:
+def deliveries_create(*, messages: list[Message], not_before: datetime | None = None) -> list[Delivery]:
     """Create a delivery per (message, subscription whose filter matches) in the outbox.
 
     After commit they are sent at once (the fast path); whatever that cannot send (Redis
@@ -54,7 +54,7 @@ def deliveries_create(*, messages: list[Message]) -> list[Delivery]:
         if message.topic_id not in subscriptions:
             subscriptions[message.topic_id] = topology_selectors.subscriptions_for_topic(topic_id=message.topic_id)
         matched = [
-            Delivery(message=message, subscription=s, not_before=message.deliver_at)
+            Delivery(message=message, subscription=s, not_before=not_before or message.deliver_at)
             for s in subscriptions[message.topic_id]
             if _matches(s, message)
         ]
@@ -83,14 +83,18 @@ BROKER_ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, kombu.except
 
 def _send_after_commit(entries: list[OutboxEntry]) -> None:
     try:
-        outbox_send(entries)
+        outbox_send_unsent(delivery_ids=[e.delivery_id for e in entries])
     except BROKER_ERRORS as exc:
         # The publish stands: the deliveries wait in the outbox for the relay.
         logger.warning("Cannot reach Redis (%s); %s deliveries wait in the outbox.", exc, len(entries))
 
 
 def outbox_send(entries: list[OutboxEntry]) -> None:
-    """Send outbox entries to Redis (queue, or delay schedule), then mark them sent."""
+    """Send outbox entries to Redis (queue, or delay schedule), then mark them sent.
+
+    Call it with the rows locked (see `outbox_send_unsent`), or two senders may both
+    send them.
+    """
     if not entries:
         return
     now = timezone.now()
@@ -109,22 +113,38 @@ def outbox_send(entries: list[OutboxEntry]) -> None:
     Delivery.objects.filter(pk__in=[e.delivery_id for e in entries]).update(sent_at=now)
 
 
-def outbox_sweep(*, limit: int = 500, grace_seconds: float = 2.0) -> int:
+def outbox_send_unsent(
+    *, delivery_ids: list[int] | None = None, created_before: datetime | None = None, limit: int = 500
+) -> int:
+    """Lock unsent deliveries (these ids, or the oldest ones), send them and mark them sent.
+
+    Rows are locked and rows locked by another sender are skipped (SQLite serialises
+    writers instead), and only rows still unsent are taken: whichever sender comes first
+    sends a row, the others skip it, so the publisher's fast path, relays and replays
+    never send one twice. Return how many were sent.
+    """
+    rows = Delivery.objects.select_for_update(skip_locked=True, of=("self",)).filter(sent_at__isnull=True)
+    if delivery_ids is not None:
+        rows = rows.filter(pk__in=delivery_ids)
+        limit = len(delivery_ids)
+    if created_before is not None:
+        rows = rows.filter(created_at__lt=created_before)
+    with transaction.atomic():
+        taken = list(
+            rows.order_by("created_at").values_list(
+                "pk", "subscription__name", "subscription__batch_size", "not_before"
+            )[:limit]
+        )
+        outbox_send([OutboxEntry(pk, subscription_queue(name), size, due) for pk, name, size, due in taken])
+    return len(taken)
+
+
+def outbox_sweep(*, limit: int = 500, grace_seconds: float = 1.0) -> int:
     """Send deliveries left in the outbox (fast path failed, or its process died); return how many.
 
-    Rows younger than `grace_seconds` are left to the fast path. Rows are locked and
-    skipped when locked, so several relays never send the same row twice.
+    Rows younger than `grace_seconds` are left to the publisher's fast path.
     """
-    cutoff = timezone.now() - timedelta(seconds=grace_seconds)
-    with transaction.atomic():
-        rows = list(
-            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(sent_at__isnull=True, created_at__lt=cutoff)
-            .order_by("created_at")
-            .values_list("pk", "subscription__name", "subscription__batch_size", "not_before")[:limit]
-        )
-        outbox_send([OutboxEntry(pk, subscription_queue(name), size, nb) for pk, name, size, nb in rows])
-    return len(rows)
+    return outbox_send_unsent(created_before=timezone.now() - timedelta(seconds=grace_seconds), limit=limit)
 
 
 def _unroutable(messages: list[Message]) -> None:

@@ -98,6 +98,7 @@ def test_batched_delivery_survives_a_worker_killed_mid_batch(stack: Stack, clien
     Subscription.objects.filter(name="inventory-reserve").update(batch_size=25)
     Subscription.objects.filter(name="billing-charge").delete()
     published = publish_batch(client, [{"order_id": f"K-{n}", "work_seconds": 0.02} for n in range(200)])
+    stack.start_relay(**FAST_RECOVERY)
     worker = stack.start_worker(concurrency=2, **FAST_RECOVERY)
     wait_until(lambda: InventoryReservation.objects.count() >= 30, timeout=60, what="the first batches")
 
