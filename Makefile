@@ -96,6 +96,10 @@ test: venv lint ## lint, then pytest on SQLite, then on PostgreSQL at TEST_POSTG
 		echo "*** The PostgreSQL run was SKIPPED (server not reachable); only SQLite was tested. ***"; \
 	fi
 
+.PHONY: bench
+bench: venv ## Benchmark Switchboard against raw Celery and Dramatiq (BENCH=full for the long run; BENCH_ARGS="--profile")
+	$(BIN)/python -m bench.run --mode $(or $(BENCH),quick) $(BENCH_ARGS)
+
 .PHONY: clean
 clean: ## Remove the install stamp (next `make venv` re-installs) and tool caches; keeps var/
 	rm -f $(STAMP)

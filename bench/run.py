@@ -1,0 +1,402 @@
+"""Run the benchmark: `python -m bench.run [--mode quick|full] [--only SYSTEM,...] [--profile]`.
+
+One invocation, one private redis-server (AOF everysec, on a free port), every system in
+turn: raw Celery, raw Dramatiq, Switchboard per-message, the no-op DRF endpoint,
+Switchboard batched. Each system starts from an empty Redis (FLUSHALL), its own fresh
+database (Switchboard) and fresh processes; each measurement is repeated and its median
+kept. Prints a table and writes var/bench/latest.json. It never judges: a missed target
+is reported, not raised; the exit status is non-zero only when the benchmark could not run.
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench import http_load, phases, profile, report, systems, workload
+from bench.databases import Databases
+from bench.stack import ROOT, VENV_BIN, BenchError, Process, RedisServer, free_port, run_to_end, wait_until
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    repetitions: int
+    publish_count: int
+    drain_count: int
+    http_count: int
+    latency_seconds: float
+    rss_checkpoints: tuple[int, ...]
+    publish_batch: int = 100
+
+
+MODES = {
+    # Small counts so a 2-core machine finishes in a few minutes; memory after 500 and 5,000 messages.
+    "quick": Mode(
+        "quick",
+        3,
+        publish_count=500,
+        drain_count=1_000,
+        http_count=300,
+        latency_seconds=2,
+        rss_checkpoints=(500, 5_000),
+    ),
+    "full": Mode(
+        "full",
+        5,
+        publish_count=5_000,
+        drain_count=10_000,
+        http_count=3_000,
+        latency_seconds=10,
+        rss_checkpoints=(10_000, 100_000),
+    ),
+}
+
+
+PUBLISH_PATH = "/api/v1/topics/bench.per-message/messages"
+NOOP_PATH = "/api/v1/topics/bench.per-message/noop"
+
+
+def say(line: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {line}", flush=True)
+
+
+class Runner:
+    def __init__(self, mode: Mode, run_dir: Path, redis: RedisServer, databases: Databases, profile_dir: Path | None):
+        self.mode = mode
+        self.run_dir = run_dir
+        self.redis = redis
+        self.databases = databases
+        self.profile_dir = profile_dir
+        self.results: dict[str, Any] = {"systems": {}}
+        # The faster two-process worker setup of each system's drain; memory, latency and
+        # the profile run on it.
+        self.best: dict[str, systems.WorkerSetup] = {}
+        self.base_env = dict(
+            os.environ,
+            PATH=f"{VENV_BIN}:{os.environ.get('PATH', '')}",
+            BENCH_REDIS_URL=redis.url,
+            REDIS_URL=redis.url,
+            PYTHONUNBUFFERED="1",
+            LOG_LEVEL="WARNING",
+        )
+
+    def harness(self, env: dict[str, str]) -> phases.Harness:
+        return phases.Harness(redis=self.redis, run_dir=self.run_dir, env=env, log=say)
+
+    def run_system(self, system: str) -> None:
+        say(f"== {systems.LABELS[system]}")
+        data: dict[str, Any] = {
+            "label": systems.LABELS[system],
+            "load_average_at_start": round(os.getloadavg()[0], 2),
+            "errors": [],
+        }
+        self.results["systems"][system] = data
+        self.redis.client().flushall()
+        background: list[Process] = []
+        try:
+            env = dict(self.base_env)
+            if system in (*systems.SWITCHBOARD_SYSTEMS, systems.NOOP_DRF):
+                env.update(self.databases.fresh(system, self.base_env))
+                data["api_key"] = self._topology(system, env)
+            if system in systems.SWITCHBOARD_SYSTEMS:
+                background.append(self._start_relay(env, system))
+            h = self.harness(env)
+            if system != systems.NOOP_DRF:
+                self._publish(h, system, data)
+            if system in (systems.SB_PER_MESSAGE, systems.NOOP_DRF):
+                self._http(h, system, data)
+            if system in systems.QUEUE_SYSTEMS:
+                self._drain(h, system, data)
+                self._steady(h, system, data)
+            if system in systems.SWITCHBOARD_SYSTEMS and self.profile_dir is not None:
+                self._guarded(data, "profile", lambda: self._profile(h, system, data))
+            if system in systems.SWITCHBOARD_SYSTEMS:
+                out = run_to_end(
+                    "deliveries",
+                    [sys.executable, "-m", "bench.sb_setup", "deliveries"],
+                    env,
+                    self.run_dir / "setup.log",
+                    timeout=120,
+                )
+                data["deliveries_by_state"] = json.loads(out)
+        except BenchError as exc:
+            data["errors"].append(str(exc))
+            say(f"  FAILED: {exc}")
+        finally:
+            data.pop("api_key", None)
+            phases.stop_all(background)
+
+    def _guarded(self, data: dict[str, Any], what: str, action: Any) -> None:
+        try:
+            action()
+        except BenchError as exc:
+            data["errors"].append(f"{what}: {exc}")
+            say(f"  {what} FAILED: {exc}")
+        except Exception as exc:  # noqa: BLE001 - a broken phase is reported, the others still run
+            data["errors"].append(f"{what}: {exc!r}\n{traceback.format_exc()}")
+            say(f"  {what} FAILED: {exc!r}")
+
+    def _topology(self, system: str, env: dict[str, str]) -> str:
+        out = run_to_end(
+            "topology",
+            [sys.executable, "-m", "bench.sb_setup", "topology", system],
+            env,
+            self.run_dir / "setup.log",
+            timeout=120,
+        )
+        return str(json.loads(out)["api_key"])
+
+    def _start_relay(self, env: dict[str, str], system: str) -> Process:
+        relay = Process(
+            f"{system}-relay",
+            [sys.executable, "manage.py", "relay"],
+            env,
+            self.run_dir / "logs" / f"{system}-relay.log",
+        ).start()
+
+        def running() -> bool:
+            relay.check_alive()
+            return "Relay running" in relay.log_tail()
+
+        wait_until(running, timeout=60, what="the relay")
+        return relay
+
+    def _publish(self, h: phases.Harness, system: str, data: dict[str, Any]) -> None:
+        modes = ["single", "many"] if system in systems.SWITCHBOARD_SYSTEMS else ["single"]
+        data["publish"] = {m: {"runs": []} for m in modes}
+        for rep in range(self.mode.repetitions):
+            for mode in modes:
+
+                def one(mode: str = mode, rep: int = rep) -> None:
+                    rate = phases.publish_rate(
+                        h, system, mode, count=self.mode.publish_count, batch=self.mode.publish_batch
+                    )
+                    data["publish"][mode]["runs"].append(rate)
+                    say(f"  publish ({mode}) rep {rep + 1}/{self.mode.repetitions}: {rate:,.0f} msg/s")
+
+                self._guarded(data, f"publish {mode}", one)
+        for entry in data["publish"].values():
+            entry["median"] = phases.median(entry["runs"])
+        if "many" in data["publish"]:
+            data["publish"]["many"]["batch"] = self.mode.publish_batch
+
+    def _http(self, h: phases.Harness, system: str, data: dict[str, Any]) -> None:
+        if system == systems.NOOP_DRF:
+            app, settings, path = "bench.noop.wsgi:application", "bench.noop.settings", NOOP_PATH
+        else:
+            app, settings, path = "project.wsgi:application", "bench.settings", PUBLISH_PATH
+        data["http"] = {"runs": [], "path": path}
+        gunicorn, port = phases.start_gunicorn(h, app, settings=settings, tag=f"{system}-gunicorn")
+        target = http_load.Target("127.0.0.1", port, path, data["api_key"], http_load.publish_body(workload.PAYLOAD))
+        try:
+            for rep in range(self.mode.repetitions):
+
+                def one(rep: int = rep) -> None:
+                    rate = phases.http_rate(h, target, count=self.mode.http_count)
+                    data["http"]["runs"].append(rate)
+                    say(f"  HTTP POST {path} rep {rep + 1}/{self.mode.repetitions}: {rate:,.0f} req/s")
+
+                self._guarded(data, "http", one)
+        finally:
+            gunicorn.stop()
+        data["http"]["median"] = phases.median(data["http"]["runs"])
+
+    def _drain(self, h: phases.Harness, system: str, data: dict[str, Any]) -> None:
+        setups = systems.drain_setups(system)
+        drain: dict[str, Any] = {"count": self.mode.drain_count, "setups": {}}
+        data["drain"] = drain
+        for setup in setups:
+            drain["setups"][setup.key] = {"name": setup.name, "runs": []}
+        self._drain_reps(h, system, setups, drain["setups"], data)
+        medians = {key: phases.median(entry["runs"]) for key, entry in drain["setups"].items()}
+        for key, value in medians.items():
+            drain["setups"][key]["median"] = value
+        measured = {key: value for key, value in medians.items() if value is not None}
+        if not measured:
+            return
+        best_key = max(measured, key=lambda key: measured[key])
+        best = next(s for s in setups if s.key == best_key)
+        drain.update(best=best_key, best_name=best.name, median=measured[best_key])
+        self.best[system] = best
+        if system == systems.SB_PER_MESSAGE:
+            single = systems.one_process(best)
+            entries: dict[str, Any] = {single.key: {"name": single.name, "runs": []}}
+            self._drain_reps(h, system, [single], entries, data)
+            drain["one_process"] = {**entries[single.key], "median": phases.median(entries[single.key]["runs"])}
+
+    def _drain_reps(
+        self,
+        h: phases.Harness,
+        system: str,
+        setups: list[systems.WorkerSetup],
+        entries: dict[str, Any],
+        data: dict[str, Any],
+    ) -> None:
+        for rep in range(self.mode.repetitions):
+            for setup in setups:
+
+                def one(setup: systems.WorkerSetup = setup, rep: int = rep) -> None:
+                    result = phases.drain_rate(h, system, setup, count=self.mode.drain_count, tag=f"{system}-drain")
+                    entries[setup.key]["runs"].append(result.rate)
+                    entries[setup.key].setdefault("redis_commands_per_message", result.commands_per_message)
+                    say(
+                        f"  drain {self.mode.drain_count:,} ({setup.name}) rep {rep + 1}/{self.mode.repetitions}:"
+                        f" {result.rate:,.0f} msg/s"
+                    )
+
+                self._guarded(data, f"drain {setup.name}", one)
+
+    def _steady(self, h: phases.Harness, system: str, data: dict[str, Any]) -> None:
+        """Measure memory, then latency at half the peer's drain rate (and, for Switchboard, its own)."""
+        setup = self.best.get(system)
+        if setup is None:
+            return
+        peer = systems.LATENCY_PEER[system]
+        peer_drain = (self.results["systems"].get(peer) or {}).get("drain", {}).get("median")
+        loads = {}
+        if peer_drain:
+            loads["peer"] = peer_drain / 2
+        else:
+            data["errors"].append(f"latency: no drain rate of {systems.LABELS[peer]} to derive the load from")
+        if system in systems.SWITCHBOARD_SYSTEMS:
+            loads["own"] = data["drain"]["median"] / 2
+        say(f"  memory and latency on fresh workers ({setup.name})")
+
+        def run() -> None:
+            result = phases.steady(
+                h,
+                system,
+                setup,
+                checkpoints=self.mode.rss_checkpoints,
+                loads=loads,
+                seconds=self.mode.latency_seconds,
+                repetitions=self.mode.repetitions,
+            )
+            data["rss"] = result.rss
+            for name, runs in result.latency_runs.items():
+                data["latency" if name == "peer" else "latency_own"] = {
+                    "load": f"half the median drain rate of {systems.LABELS[peer if name == 'peer' else system]}",
+                    "offered_rate": loads[name],
+                    "runs": runs,
+                    "p50_ms": phases.median([r["p50_ms"] for r in runs]),
+                    "p99_ms": phases.median([r["p99_ms"] for r in runs]),
+                }
+            for point in result.rss:
+                say(f"  worker RSS after {point['messages']:,} messages: {point['rss_bytes'] / 1e6:,.1f} MB")
+
+        self._guarded(data, "memory and latency", run)
+
+    def _profile(self, h: phases.Harness, system: str, data: dict[str, Any]) -> None:
+        assert self.profile_dir is not None
+        setup = self.best.get(system, systems.SOLO_2)
+        data["per_delivery_costs"] = profile.per_delivery_costs(h, system)
+        data["profile"] = profile.profile_drain(
+            h, system, setup, count=self.mode.drain_count * 2, out_dir=self.profile_dir
+        )
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mode", choices=sorted(MODES), default=os.environ.get("BENCH") or "quick")
+    parser.add_argument("--only", default="", help="comma-separated systems: " + ", ".join(systems.ALL_SYSTEMS))
+    parser.add_argument("--output", type=Path, default=ROOT / "var" / "bench" / "latest.json")
+    parser.add_argument("--profile", action="store_true", help="also run py-spy on Switchboard workers (needs py-spy)")
+    args = parser.parse_args(argv)
+    args.output = args.output.resolve()
+    mode = MODES[args.mode]
+    chosen = [s for s in args.only.split(",") if s] or list(systems.ALL_SYSTEMS)
+    unknown = sorted(set(chosen) - set(systems.ALL_SYSTEMS))
+    if unknown:
+        parser.error(f"unknown systems: {', '.join(unknown)}")
+    run_dir = ROOT / "var" / "bench" / "run"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir(parents=True)
+    started = time.time()
+    say(f"Switchboard benchmark, {mode.name} mode, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    redis = RedisServer(run_dir / "redis", free_port())
+    try:
+        redis.start()
+        say(f"redis-server {redis.version()} with AOF everysec on port {redis.port}")
+        databases = Databases(run_dir, os.environ.get("BENCH_DATABASE_URL"))
+        databases.prepare(dict(os.environ, PATH=f"{VENV_BIN}:{os.environ.get('PATH', '')}", REDIS_URL=redis.url), say)
+        runner = Runner(mode, run_dir, redis, databases, run_dir / "profile" if args.profile else None)
+        for system in systems.ALL_SYSTEMS:
+            if system in chosen:
+                runner.run_system(system)
+        results = runner.results
+        results.update(_context(mode, redis, databases, started))
+    except (BenchError, OSError) as exc:
+        say(f"The benchmark could not run: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        say("Interrupted.")
+        return 1
+    finally:
+        redis.stop()
+    say(f"done in {time.time() - started:,.0f} s; results in {args.output}")
+    print()
+    print(report.finish(results, args.output))
+    return 0
+
+
+def _context(mode: Mode, redis: RedisServer, databases: Databases, started: float) -> dict[str, Any]:
+    config = {k: v for k, v in vars(mode).items()}
+    config["rss_checkpoints"] = list(mode.rss_checkpoints)
+    notes = [
+        "Drain: workers are started and ready, paused (SIGSTOP), the queue is filled, then the clock runs"
+        " from SIGCONT until the handler counter reaches N.",
+        "Latency: publish to handler start, offered at half the peer's median drain rate (raw Celery for"
+        " Switchboard per-message, raw Dramatiq for Switchboard batched), on the workers of the memory phase.",
+        "Worker RSS sums each worker process tree (psutil); Switchboard's prefork children are recycled"
+        " every CELERY_WORKER_MAX_TASKS_PER_CHILD tasks (10,000 by default).",
+        "The Switchboard consumer is transactional (the default): handler and ledger write in one transaction.",
+        "Celery workers log at WARNING (no per-task lines); Switchboard's workers also send task events"
+        " (for Flower), as project/celery.py configures them.",
+    ]
+    if mode.name == "quick":
+        notes.append(
+            f"Quick mode: memory after {mode.rss_checkpoints[0]:,} and {mode.rss_checkpoints[-1]:,} messages"
+            " (full mode: 10k and 100k); rss_100k_vs_10k compares these two points."
+        )
+    return {
+        "mode": mode.name,
+        "config": config,
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+        "seconds": round(time.time() - started, 1),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_average_at_end": os.getloadavg(),
+            "python": platform.python_version(),
+            "redis": redis.version() if redis.process and redis.process.alive() else None,
+            "database": databases.description,
+            "payload_bytes": len(orjson.dumps(workload.PAYLOAD)),
+        },
+        "code": _code_version(),
+        "notes": notes,
+    }
+
+
+def _code_version() -> dict[str, Any]:
+    """Name the commit measured and the files changed on top of it (others edit while this runs)."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+        return done.stdout.rstrip("\n")
+
+    changed = git("status", "--porcelain", "--", "apps", "project", "config").splitlines()
+    return {"commit": git("rev-parse", "HEAD"), "uncommitted_changes": [line[3:] for line in changed]}
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
