@@ -1,8 +1,8 @@
 """Run the benchmark: `python -m bench.run [--mode quick|full] [--only SYSTEM,...] [--profile]`.
 
 One invocation, one private redis-server (AOF everysec, on a free port), every system in
-turn: raw Celery, raw Dramatiq, Switchboard per-message, the no-op DRF endpoint,
-Switchboard batched. Each system starts from an empty Redis (FLUSHALL), its own fresh
+turn: raw Celery, raw Dramatiq, Switchboard per-message, Switchboard batched, the
+no-op DRF endpoint. Each system starts from an empty Redis (FLUSHALL), its own fresh
 database (Switchboard) and fresh processes; each measurement is repeated and its median
 kept. Prints a table and writes var/bench/latest.json. It never judges: a missed target
 is reported, not raised; the exit status is non-zero only when the benchmark could not run.
@@ -11,57 +11,17 @@ is reported, not raised; the exit status is non-zero only when the benchmark cou
 import argparse
 import json
 import os
-import platform
 import shutil
-import subprocess
 import sys
 import time
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from bench import http_load, phases, profile, report, systems, workload
 from bench.databases import Databases
+from bench.modes import MODES, Mode, run_context
 from bench.stack import ROOT, VENV_BIN, BenchError, Process, RedisServer, free_port, run_to_end, wait_until
-
-
-@dataclass(frozen=True)
-class Mode:
-    name: str
-    repetitions: int
-    publish_count: int
-    drain_count: int
-    http_count: int
-    latency_seconds: float
-    rss_checkpoints: tuple[int, ...]
-    publish_batch: int = 100
-
-
-MODES = {
-    # Small counts so a 2-core machine finishes in a few minutes; memory after 500 and 5,000 messages.
-    "quick": Mode(
-        "quick",
-        3,
-        publish_count=500,
-        drain_count=1_000,
-        http_count=300,
-        latency_seconds=2,
-        rss_checkpoints=(500, 5_000),
-    ),
-    "full": Mode(
-        "full",
-        5,
-        publish_count=5_000,
-        drain_count=10_000,
-        http_count=3_000,
-        latency_seconds=10,
-        rss_checkpoints=(10_000, 100_000),
-    ),
-}
-
 
 PUBLISH_PATH = "/api/v1/topics/bench.per-message/messages"
 NOOP_PATH = "/api/v1/topics/bench.per-message/noop"
@@ -335,7 +295,7 @@ def main(argv: list[str]) -> int:
             if system in chosen:
                 runner.run_system(system)
         results = runner.results
-        results.update(_context(mode, redis, databases, started))
+        results.update(run_context(mode, redis, databases, started))
     except (BenchError, OSError) as exc:
         say(f"The benchmark could not run: {exc}")
         return 1
@@ -348,54 +308,6 @@ def main(argv: list[str]) -> int:
     print()
     print(report.finish(results, args.output))
     return 0
-
-
-def _context(mode: Mode, redis: RedisServer, databases: Databases, started: float) -> dict[str, Any]:
-    config = {k: v for k, v in vars(mode).items()}
-    config["rss_checkpoints"] = list(mode.rss_checkpoints)
-    notes = [
-        "Drain: workers are started and ready, paused (SIGSTOP), the queue is filled, then the clock runs"
-        " from SIGCONT until the handler counter reaches N.",
-        "Latency: publish to handler start, offered at half the peer's median drain rate (raw Celery for"
-        " Switchboard per-message, raw Dramatiq for Switchboard batched), on the workers of the memory phase.",
-        "Worker RSS sums each worker process tree (psutil); Switchboard's prefork children are recycled"
-        " every CELERY_WORKER_MAX_TASKS_PER_CHILD tasks (10,000 by default).",
-        "The Switchboard consumer is transactional (the default): handler and ledger write in one transaction.",
-        "Celery workers log at WARNING (no per-task lines); Switchboard's workers also send task events"
-        " (for Flower), as project/celery.py configures them.",
-    ]
-    if mode.name == "quick":
-        notes.append(
-            f"Quick mode: memory after {mode.rss_checkpoints[0]:,} and {mode.rss_checkpoints[-1]:,} messages"
-            " (full mode: 10k and 100k); rss_100k_vs_10k compares these two points."
-        )
-    return {
-        "mode": mode.name,
-        "config": config,
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-        "seconds": round(time.time() - started, 1),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "load_average_at_end": os.getloadavg(),
-            "python": platform.python_version(),
-            "redis": redis.version() if redis.process and redis.process.alive() else None,
-            "database": databases.description,
-            "payload_bytes": len(orjson.dumps(workload.PAYLOAD)),
-        },
-        "code": _code_version(),
-        "notes": notes,
-    }
-
-
-def _code_version() -> dict[str, Any]:
-    """Name the commit measured and the files changed on top of it (others edit while this runs)."""
-
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
-        return done.stdout.rstrip("\n")
-
-    changed = git("status", "--porcelain", "--", "apps", "project", "config").splitlines()
-    return {"commit": git("rev-parse", "HEAD"), "uncommitted_changes": [line[3:] for line in changed]}
 
 
 if __name__ == "__main__":
