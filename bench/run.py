@@ -32,8 +32,18 @@ def say(line: str) -> None:
 
 
 class Runner:
-    def __init__(self, mode: Mode, run_dir: Path, redis: RedisServer, databases: Databases, profile_dir: Path | None):
+    def __init__(
+        self,
+        mode: Mode,
+        run_dir: Path,
+        redis: RedisServer,
+        databases: Databases,
+        *,
+        chosen: list[str],
+        profile_dir: Path | None,
+    ):
         self.mode = mode
+        self.chosen = chosen
         self.run_dir = run_dir
         self.redis = redis
         self.databases = databases
@@ -54,14 +64,20 @@ class Runner:
     def harness(self, env: dict[str, str]) -> phases.Harness:
         return phases.Harness(redis=self.redis, run_dir=self.run_dir, env=env, log=say)
 
-    def run_system(self, system: str) -> None:
-        say(f"== {systems.LABELS[system]}")
+    def _system_data(self, system: str) -> dict[str, Any]:
         data: dict[str, Any] = {
             "label": systems.LABELS[system],
             "load_average_at_start": round(os.getloadavg()[0], 2),
             "errors": [],
         }
         self.results["systems"][system] = data
+        return data
+
+    def run_system(self, system: str) -> None:
+        if system in self.results["systems"]:
+            return  # the no-op endpoint, measured beside Switchboard's publish endpoint
+        say(f"== {systems.LABELS[system]}")
+        data = self._system_data(system)
         self.redis.client().flushall()
         background: list[Process] = []
         try:
@@ -75,7 +91,7 @@ class Runner:
             if system != systems.NOOP_DRF:
                 self._publish(h, system, data)
             if system in (systems.SB_PER_MESSAGE, systems.NOOP_DRF):
-                self._http(h, system, data)
+                self._http(system, data, env)
             if system in systems.QUEUE_SYSTEMS:
                 self._drain(h, system, data)
                 self._steady(h, system, data)
@@ -151,26 +167,51 @@ class Runner:
         if "many" in data["publish"]:
             data["publish"]["many"]["batch"] = self.mode.publish_batch
 
-    def _http(self, h: phases.Harness, system: str, data: dict[str, Any]) -> None:
-        if system == systems.NOOP_DRF:
-            app, settings, path = "bench.noop.wsgi:application", "bench.noop.settings", NOOP_PATH
-        else:
-            app, settings, path = "project.wsgi:application", "bench.settings", PUBLISH_PATH
-        data["http"] = {"runs": [], "path": path}
-        gunicorn, port = phases.start_gunicorn(h, app, settings=settings, tag=f"{system}-gunicorn")
-        target = http_load.Target("127.0.0.1", port, path, data["api_key"], http_load.publish_body(workload.PAYLOAD))
+    def _http(self, system: str, data: dict[str, Any], env: dict[str, str]) -> None:
+        """POST to the publish endpoint, alternating repetitions with the no-op endpoint's.
+
+        Both gunicorns run side by side (the no-op one on its own fresh database), so a
+        change in the machine's load hits both alike and leaves their ratio alone.
+        """
+        endpoints = [(system, data, env)]
+        if system == systems.SB_PER_MESSAGE and systems.NOOP_DRF in self.chosen:
+            say(f"  (with {systems.LABELS[systems.NOOP_DRF]}, repetitions alternating)")
+            noop = self._system_data(systems.NOOP_DRF)
+            noop_env = dict(self.base_env, **self.databases.fresh(systems.NOOP_DRF, self.base_env))
+            noop["api_key"] = self._topology(systems.NOOP_DRF, noop_env)
+            noop["http_alternating_with"] = system
+            endpoints.append((systems.NOOP_DRF, noop, noop_env))
+        servers: list[Process] = []
+        targets = []
         try:
+            for name, entry, server_env in endpoints:
+                if name == systems.NOOP_DRF:
+                    app, settings, path = "bench.noop.wsgi:application", "bench.noop.settings", NOOP_PATH
+                else:
+                    app, settings, path = "project.wsgi:application", "bench.settings", PUBLISH_PATH
+                entry["http"] = {"runs": [], "path": path}
+                h = self.harness(server_env)
+                gunicorn, port = phases.start_gunicorn(h, app, settings=settings, tag=f"{name}-gunicorn")
+                servers.append(gunicorn)
+                body = http_load.publish_body(workload.PAYLOAD)
+                targets.append((h, entry, http_load.Target("127.0.0.1", port, path, entry.pop("api_key"), body)))
             for rep in range(self.mode.repetitions):
+                for h, entry, target in targets:
 
-                def one(rep: int = rep) -> None:
-                    rate = phases.http_rate(h, target, count=self.mode.http_count)
-                    data["http"]["runs"].append(rate)
-                    say(f"  HTTP POST {path} rep {rep + 1}/{self.mode.repetitions}: {rate:,.0f} req/s")
+                    def one(
+                        h: phases.Harness = h, entry: dict[str, Any] = entry, target: Any = target, rep: int = rep
+                    ) -> None:
+                        rate = phases.http_rate(h, target, count=self.mode.http_count)
+                        entry["http"]["runs"].append(rate)
+                        say(f"  HTTP POST {target.path} rep {rep + 1}/{self.mode.repetitions}: {rate:,.0f} req/s")
 
-                self._guarded(data, "http", one)
+                    self._guarded(entry, "http", one)
         finally:
-            gunicorn.stop()
-        data["http"]["median"] = phases.median(data["http"]["runs"])
+            phases.stop_all(servers)
+            for _, entry, _ in endpoints:
+                entry.pop("api_key", None)  # never into the JSON
+        for _, entry, _ in endpoints:
+            entry["http"]["median"] = phases.median(entry["http"]["runs"])
 
     def _drain(self, h: phases.Harness, system: str, data: dict[str, Any]) -> None:
         setups = systems.drain_setups(system)
@@ -290,7 +331,9 @@ def main(argv: list[str]) -> int:
         say(f"redis-server {redis.version()} with AOF everysec on port {redis.port}")
         databases = Databases(run_dir, os.environ.get("BENCH_DATABASE_URL"))
         databases.prepare(dict(os.environ, PATH=f"{VENV_BIN}:{os.environ.get('PATH', '')}", REDIS_URL=redis.url), say)
-        runner = Runner(mode, run_dir, redis, databases, run_dir / "profile" if args.profile else None)
+        runner = Runner(
+            mode, run_dir, redis, databases, chosen=chosen, profile_dir=run_dir / "profile" if args.profile else None
+        )
         for system in systems.ALL_SYSTEMS:
             if system in chosen:
                 runner.run_system(system)
