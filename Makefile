@@ -85,7 +85,7 @@ test: venv lint ## lint, then pytest on SQLite, then on PostgreSQL at TEST_POSTG
 	@redis_server="$$(scripts/redis-server.sh --which)"; \
 	export SWITCHBOARD_REDIS_SERVER="$$redis_server"; \
 	echo "== pytest on SQLite (redis-server: $$SWITCHBOARD_REDIS_SERVER)"; \
-	env -u DATABASE_URL $(BIN)/python -m pytest $(PYTEST_ARGS); \
+	env -u DATABASE_URL $(BIN)/python -m pytest -m "not postgres_only" $(PYTEST_ARGS); \
 	echo "== pytest on PostgreSQL"; \
 	if $(BIN)/python scripts/check_postgres.py "$(TEST_POSTGRES_URL)"; then \
 		DATABASE_URL="$(TEST_POSTGRES_URL)" $(BIN)/python -m pytest $(PYTEST_ARGS); \
