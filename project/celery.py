@@ -71,10 +71,14 @@ def check_time_limits(conf: object) -> None:
 
 @worker_init.connect
 def _refuse_unsafe_configuration(sender: object, **kwargs: object) -> None:
-    from apps.core.readiness import refuse_unsafe_redis
+    from apps.core.readiness import UnsafeRedis, refuse_unsafe_redis
 
-    check_time_limits(app.conf)
-    refuse_unsafe_redis()
+    # Celery logs and swallows an Exception raised by a signal handler; SystemExit passes.
+    try:
+        check_time_limits(app.conf)
+        refuse_unsafe_redis()
+    except (UnsafeTimeLimitsError, UnsafeRedis) as exc:
+        raise SystemExit(f"Refusing to start: {exc}") from exc
 
 
 @celeryd_after_setup.connect

@@ -14,14 +14,18 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from types import FrameType
 
 import django.db
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from apps.core.redis import redis_client
 from apps.delivery import leases, scheduler, sending
 from apps.delivery.models import OPEN_STATES, BrokerEpoch, Delivery
+from apps.topology.models import subscription_queue
 
 logger = logging.getLogger(__name__)
 
@@ -35,12 +39,54 @@ IDLE_SLEEP_SECONDS = 0.1
 MAX_BACKOFF_SECONDS = 5.0
 OUTBOX_SWEEP_SECONDS = 1.0
 EPOCH_CHECK_SECONDS = 2.0
+STALE_CHECK_SECONDS = 5.0
+# A delivery sent this long ago, still open, and nowhere in Redis was lost in transit.
+STALE_AFTER_SECONDS = 10.0
 
 
 @dataclass
 class RelayState:
     next_outbox_sweep: float = 0.0
     next_epoch_check: float = 0.0
+    next_stale_check: float = 0.0
+
+
+def stale_deliveries_resend(*, older_than: float = STALE_AFTER_SECONDS, limit: int = 500) -> int:
+    """Put back in the outbox open deliveries that were sent but that Redis no longer holds.
+
+    kombu takes a message with BRPOP, which removes it, and records it as unacknowledged
+    only once the worker has read the reply: a connection killed in between (CLIENT KILL,
+    Redis's `timeout`, a proxy reset) loses the message. A delivery sent over
+    `older_than` seconds ago, still open, with no lease, not scheduled, and whose queue
+    is empty, went that way: it is sent again (a rare duplicate is skipped by consumers).
+    A queue that never empties is not checked; its backlog still holds what it holds.
+    """
+    client = redis_client()
+    now = timezone.now()
+    candidates = list(
+        Delivery.objects.filter(state__in=OPEN_STATES, sent_at__lt=now - timedelta(seconds=older_than))
+        .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
+        .values_list("pk", "subscription__name")[:limit]
+    )
+    if not candidates:
+        return 0
+    depth = {name: int(client.llen(subscription_queue(name))) for name in {name for _, name in candidates}}  # type: ignore[arg-type]
+    pipe = client.pipeline(transaction=False)
+    for pk, name in candidates:
+        member = scheduler.ScheduledDelivery(subscription_queue(name), pk).encode()
+        pipe.zscore(leases.RUNNING_KEY, member)
+        pipe.zscore(scheduler.SCHEDULED_KEY, member)
+        pipe.zscore(scheduler.CLAIMED_KEY, member)
+    scores = pipe.execute()
+    lost = [
+        pk
+        for i, (pk, name) in enumerate(candidates)
+        if depth[name] == 0 and all(score is None for score in scores[3 * i : 3 * i + 3])
+    ]
+    if lost:
+        Delivery.objects.filter(pk__in=lost, state__in=OPEN_STATES).update(sent_at=None)
+        logger.warning("%s open deliveries were sent but are nowhere in Redis; sending them again.", len(lost))
+    return len(lost)
 
 
 def broker_epoch_check() -> int:
@@ -78,6 +124,9 @@ def relay_cycle(state: RelayState) -> int:
     if now >= state.next_epoch_check:
         state.next_epoch_check = now + EPOCH_CHECK_SECONDS
         moved += broker_epoch_check()
+    if now >= state.next_stale_check:
+        state.next_stale_check = now + STALE_CHECK_SECONDS
+        moved += stale_deliveries_resend()
     moved += leases.leases_reclaim(redis_client())
     moved += scheduled_deliveries_relay()
     if now >= state.next_outbox_sweep or moved:
