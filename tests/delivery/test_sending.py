@@ -1,0 +1,55 @@
+"""Routing at publish time: filter policies choose the deliveries; unroutable messages are
+counted and, per topic, kept as dead letters."""
+
+from typing import Any
+
+import pytest
+
+from apps.deadletters.models import DeadLetter, DeadLetterReason
+from apps.delivery import counters
+from apps.delivery.models import Delivery
+from apps.publishing.services import publish
+from apps.topology.models import UnroutablePolicy
+from tests.factories import SubscriptionFactory, TopicFactory
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("policy", "dead_letters"), [(UnroutablePolicy.DEAD_LETTER, 1), (UnroutablePolicy.DROP, 0)])
+def test_unroutable_message_is_counted_and_kept_as_the_topic_says(
+    private_redis: str, django_capture_on_commit_callbacks: Any, policy: str, dead_letters: int
+) -> None:
+    topic = TopicFactory(name="orders.created", unroutable=policy)
+    SubscriptionFactory(name="eu-vat", topic=topic, handler="eu-vat", filter_policy={"region": ["eu"]})
+
+    with django_capture_on_commit_callbacks(execute=True):
+        message = publish(topic="orders.created", payload={"order_id": "1"}, attributes={"region": "us"})
+
+    assert Delivery.objects.filter(message=message).count() == 0
+    assert (
+        list(DeadLetter.objects.values_list("message_id", "reason", "subscription"))
+        == [(message.id, DeadLetterReason.UNROUTABLE, None)] * dead_letters
+    )
+    assert counters.counters_read() == {counters.unroutable("orders.created"): 1}
+
+
+@pytest.mark.django_db
+def test_matching_subscriptions_get_a_delivery_each_and_the_rest_none(private_redis: str) -> None:
+    topic = TopicFactory(name="orders.created")
+    SubscriptionFactory(name="eu-vat", topic=topic, handler="eu-vat", filter_policy={"region": ["eu"]})
+    SubscriptionFactory(name="inventory-reserve", topic=topic, handler="inventory-reserve")
+    SubscriptionFactory(
+        name="big-orders",
+        topic=topic,
+        handler="billing-charge",
+        filter_policy={"payload.total": [{"numeric": [">", 100]}]},
+    )
+
+    eu_small = publish(topic="orders.created", payload={"total": 5}, attributes={"region": "eu"})
+    us_big = publish(topic="orders.created", payload={"total": 500}, attributes={"region": "us"})
+
+    routed = {
+        m.id: sorted(Delivery.objects.filter(message=m).values_list("subscription__name", flat=True))
+        for m in (eu_small, us_big)
+    }
+    assert routed == {eu_small.id: ["eu-vat", "inventory-reserve"], us_big.id: ["big-orders", "inventory-reserve"]}
+    assert DeadLetter.objects.count() == 0
