@@ -68,6 +68,7 @@ def delivery_attempt_batch(*, delivery_ids: list[int], broker_tag: str | None = 
 
 
 DUPLICATE = "duplicate"
+INTERRUPTED = "interrupted"
 FINAL_OUTCOMES = {DeliveryState.DELIVERED, DeliveryState.DEAD, DUPLICATE}
 
 
@@ -88,7 +89,9 @@ def _attempt(delivery: Delivery, broker_tag: str | None) -> str:
     attempt = max(starts, delivery.attempts + 1)
     keeper = leases.lease_keeper(client)
     keeper.hold(queue=subscription.queue, delivery_id=delivery.pk, broker_tag=broker_tag)
-    outcome = DUPLICATE
+    # Until the attempt returns, it has no outcome: if it is interrupted (the pool child
+    # is terminated), the start counter must survive so the start still counts.
+    outcome = INTERRUPTED
     try:
         run = _worker_lost if attempt > subscription.max_attempts else _run
         outcome = run(delivery, attempt)
