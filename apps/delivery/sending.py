@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 import kombu.exceptions
 import orjson
@@ -163,6 +164,12 @@ def _unroutable(messages: list[Message]) -> None:
     transaction.on_commit(count)
 
 
+# Sending never retries (the outbox does), and carries no time limits: Celery would put
+# the sender's into the message, overriding the worker's own, which it checked at
+# start-up against its visibility timeout.
+SEND_OPTIONS: dict[str, Any] = {"retry": False, "time_limit": None, "soft_time_limit": None}
+
+
 def deliveries_send(
     entries: Iterable[scheduler.ScheduledDelivery], *, batch_sizes: dict[str, int] | None = None
 ) -> None:
@@ -180,8 +187,10 @@ def deliveries_send(
             size = batch_sizes.get(queue, 1)
             if size <= 1:
                 for delivery_id in ids:
-                    delivery_tasks.deliver.apply_async(args=(delivery_id,), queue=queue, producer=producer, retry=False)
+                    delivery_tasks.deliver.apply_async(
+                        args=(delivery_id,), queue=queue, producer=producer, **SEND_OPTIONS
+                    )
                 continue
             for start in range(0, len(ids), size):
                 chunk = ids[start : start + size]
-                delivery_tasks.deliver_batch.apply_async(args=(chunk,), queue=queue, producer=producer, retry=False)
+                delivery_tasks.deliver_batch.apply_async(args=(chunk,), queue=queue, producer=producer, **SEND_OPTIONS)
