@@ -86,6 +86,13 @@ def _attempt(delivery: Delivery, broker_tag: str | None) -> str:
         logger.info("Delivery %s is running elsewhere; skipping this copy.", delivery.pk)
         counters.count(counters.duplicates(subscription.name))
         return DUPLICATE
+    # Another copy may have finished the delivery between loading it and taking the lease.
+    current = Delivery.objects.filter(pk=delivery.pk).values_list("state", "attempts").first()
+    if current is None or current[0] not in OPEN_STATES:
+        leases.lease_finish(client, queue=subscription.queue, delivery_id=delivery.pk, final=True)
+        counters.count(counters.duplicates(subscription.name))
+        return DUPLICATE
+    delivery.attempts = current[1]
     attempt = max(starts, delivery.attempts + 1)
     keeper = leases.lease_keeper(client)
     keeper.hold(queue=subscription.queue, delivery_id=delivery.pk, broker_tag=broker_tag)
