@@ -68,7 +68,6 @@ def delivery_attempt_batch(*, delivery_ids: list[int], broker_tag: str | None = 
 
 
 DUPLICATE = "duplicate"
-INTERRUPTED = "interrupted"
 FINAL_OUTCOMES = {DeliveryState.DELIVERED, DeliveryState.DEAD, DUPLICATE}
 
 
@@ -96,15 +95,22 @@ def _attempt(delivery: Delivery, broker_tag: str | None) -> str:
     attempt = max(starts, delivery.attempts + 1)
     keeper = leases.lease_keeper(client)
     keeper.hold(queue=subscription.queue, delivery_id=delivery.pk, broker_tag=broker_tag)
-    # Until the attempt returns, it has no outcome: if it is interrupted (the pool child
-    # is terminated), the start counter must survive so the start still counts.
-    outcome = INTERRUPTED
     try:
         run = _worker_lost if attempt > subscription.max_attempts else _run
         outcome = run(delivery, attempt)
-    finally:
+    except Exception:
+        # Redis or the database failed: the task message goes back to the queue (see
+        # tasks), so free the lease for its next copy; the start still counts.
         keeper.release(queue=subscription.queue, delivery_id=delivery.pk, broker_tag=broker_tag)
-        leases.lease_finish(client, queue=subscription.queue, delivery_id=delivery.pk, final=outcome in FINAL_OUTCOMES)
+        leases.lease_finish(client, queue=subscription.queue, delivery_id=delivery.pk, final=False)
+        raise
+    except BaseException:
+        # Interrupted (hard time limit, cold shutdown): stop renewing but keep the lease,
+        # so nothing else runs it meanwhile and the relay brings it back once it runs out.
+        keeper.release(queue=subscription.queue, delivery_id=delivery.pk, broker_tag=broker_tag)
+        raise
+    keeper.release(queue=subscription.queue, delivery_id=delivery.pk, broker_tag=broker_tag)
+    leases.lease_finish(client, queue=subscription.queue, delivery_id=delivery.pk, final=outcome in FINAL_OUTCOMES)
     return outcome
 
 
@@ -209,7 +215,10 @@ def _failed(delivery: Delivery, attempt: int, exc: BaseException, *, retryable: 
         updated = Delivery.objects.filter(pk=delivery.pk, state__in=OPEN_STATES).update(
             state=DeliveryState.RETRYING, attempts=attempt, last_error=error
         )
-        return DeliveryState.RETRYING if updated else "duplicate"
+        if not updated:
+            counters.count(counters.duplicates(subscription.name))
+            return DUPLICATE
+        return DeliveryState.RETRYING
     reason = DeadLetterReason.EXHAUSTED if retryable else DeadLetterReason.PERMANENT
     return delivery_kill(delivery=delivery, reason=reason, attempts=attempt, error=error)
 
@@ -221,6 +230,7 @@ def delivery_kill(*, delivery: Delivery, reason: DeadLetterReason, attempts: int
             state=DeliveryState.DEAD, attempts=attempts, last_error=error, finished_at=timezone.now()
         )
         if not updated:
-            return "duplicate"
+            counters.count(counters.duplicates(delivery.subscription.name))
+            return DUPLICATE
         deadletter_services.dead_letter_for_delivery(delivery=delivery, reason=reason, attempts=attempts, error=error)
     return DeliveryState.DEAD

@@ -28,5 +28,6 @@ def deliver_batch(self: Task, delivery_ids: list[int]) -> list[str]:
 
 
 def _broker_tag(task: Task) -> str | None:
-    tag = (task.request.delivery_info or {}).get("delivery_tag")
+    """Name the task message in kombu's unacked index (Celery keeps the tag in its properties)."""
+    tag = (task.request.properties or {}).get("delivery_tag")
     return str(tag) if tag else None

@@ -1,0 +1,159 @@
+"""Tests for apps.delivery.services attempts and their leases, on a private redis-server.
+
+Crashes with real worker processes are in tests/system; these check what each outcome
+leaves behind in Redis: the lease in `sb:running`, the start counter, the duplicate count.
+"""
+
+import time
+from collections.abc import Iterator
+from types import SimpleNamespace
+
+import pytest
+import redis
+
+from apps.core.errors import RetryableError
+from apps.core.redis import redis_client
+from apps.deadletters.models import DeadLetter
+from apps.delivery import counters, leases, registry, services, tasks
+from apps.delivery.models import Delivery, DeliveryState
+from apps.delivery.registry import ReceivedMessage
+from tests.factories import DeliveryFactory, SubscriptionFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_redis")]
+
+
+class Behaviour:
+    """What the test consumer does next: succeed, raise, or run a callback first."""
+
+    raises: BaseException | None = None
+    during: object = None
+
+
+@pytest.fixture(autouse=True)
+def test_consumer(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[Behaviour]]:
+    monkeypatch.setattr(registry, "_consumers", dict(registry._consumers))
+    Behaviour.raises, Behaviour.during = None, None
+
+    # Not transactional: a handler that raises would roll back what `during` wrote.
+    @registry.consumer("test-attempts", transactional=False, retry_for=(RetryableError,))
+    def handle(message: ReceivedMessage) -> None:
+        if callable(Behaviour.during):
+            Behaviour.during()
+        if Behaviour.raises is not None:
+            raise Behaviour.raises
+
+    yield Behaviour
+
+
+def a_delivery(**subscription: object) -> Delivery:
+    sub = SubscriptionFactory.create(handler="test-attempts", **subscription)
+    return DeliveryFactory.create(subscription=sub, message__topic=sub.topic)
+
+
+def lease_held(delivery: Delivery) -> bool:
+    member = leases._member(delivery.subscription.queue, delivery.pk)
+    return redis_client().zscore(leases.RUNNING_KEY, member) is not None
+
+
+def starts(delivery: Delivery) -> int | None:
+    value = redis_client().get(f"{leases.STARTS_KEY_PREFIX}{delivery.pk}")
+    return None if value is None else int(value)  # type: ignore[arg-type]
+
+
+def duplicates(delivery: Delivery) -> int:
+    return counters.counters_read().get(counters.duplicates(delivery.subscription.name), 0)
+
+
+def test_a_delivered_attempt_releases_its_lease_and_forgets_its_starts() -> None:
+    delivery = a_delivery()
+
+    assert services.delivery_attempt(delivery_id=delivery.pk) == DeliveryState.DELIVERED
+
+    assert (lease_held(delivery), starts(delivery), duplicates(delivery)) == (False, None, 0)
+
+
+def test_a_retrying_attempt_releases_its_lease_and_keeps_its_starts(test_consumer: type[Behaviour]) -> None:
+    test_consumer.raises = RetryableError("try later")
+    delivery = a_delivery(max_attempts=3)
+
+    assert services.delivery_attempt(delivery_id=delivery.pk) == DeliveryState.RETRYING
+
+    assert (lease_held(delivery), starts(delivery)) == (False, 1)
+
+
+def test_an_interrupted_attempt_keeps_its_lease_for_the_relay_to_reclaim(test_consumer: type[Behaviour]) -> None:
+    """A hard time limit or cold shutdown raises SystemExit in the handler: the delivery is
+    neither finished nor free to run again before its lease runs out."""
+    test_consumer.raises = SystemExit(1)
+    delivery = a_delivery()
+
+    with pytest.raises(SystemExit):
+        services.delivery_attempt(delivery_id=delivery.pk)
+
+    assert (lease_held(delivery), starts(delivery)) == (True, 1)
+    assert leases.lease_keeper(redis_client())._members == set()  # no longer renewed
+    delivery.refresh_from_db()
+    assert (delivery.state, delivery.attempts) == (DeliveryState.PENDING, 0)
+    # Another copy meanwhile is skipped as a duplicate...
+    test_consumer.raises = None
+    assert services.delivery_attempt(delivery_id=delivery.pk) == services.DUPLICATE
+    assert duplicates(delivery) == 1
+    # ...and once the lease has run out the relay brings it back: the start still counts.
+    assert leases.leases_reclaim(redis_client()) == 0
+    redis_client().zadd(leases.RUNNING_KEY, {leases._member(delivery.subscription.queue, delivery.pk): time.time()})
+    assert leases.leases_reclaim(redis_client()) == 1
+    assert services.delivery_attempt(delivery_id=delivery.pk) == DeliveryState.DELIVERED
+    delivery.refresh_from_db()
+    assert (delivery.state, delivery.attempts) == (DeliveryState.DELIVERED, 2)
+
+
+def test_an_attempt_that_meets_a_redis_error_frees_its_lease_for_the_requeued_copy(
+    test_consumer: type[Behaviour],
+) -> None:
+    test_consumer.raises = redis.ConnectionError("Redis went away")
+    delivery = a_delivery()
+
+    with pytest.raises(redis.ConnectionError):
+        services.delivery_attempt(delivery_id=delivery.pk)
+
+    assert (lease_held(delivery), starts(delivery)) == (False, 1)
+    test_consumer.raises = None
+    assert services.delivery_attempt(delivery_id=delivery.pk) == DeliveryState.DELIVERED
+    delivery.refresh_from_db()
+    assert (delivery.state, delivery.attempts) == (DeliveryState.DELIVERED, 2)
+
+
+def test_a_failure_recorded_after_another_copy_finished_is_a_counted_duplicate(
+    test_consumer: type[Behaviour],
+) -> None:
+    delivery = a_delivery(max_attempts=3)
+
+    def finished_elsewhere() -> None:
+        Delivery.objects.filter(pk=delivery.pk).update(state=DeliveryState.DELIVERED, attempts=1)
+
+    test_consumer.during, test_consumer.raises = finished_elsewhere, RetryableError("late")
+
+    assert services.delivery_attempt(delivery_id=delivery.pk) == services.DUPLICATE
+    assert duplicates(delivery) == 1
+
+
+def test_a_permanent_failure_after_another_copy_finished_is_a_counted_duplicate(
+    test_consumer: type[Behaviour],
+) -> None:
+    delivery = a_delivery()
+
+    def finished_elsewhere() -> None:
+        Delivery.objects.filter(pk=delivery.pk).update(state=DeliveryState.DELIVERED, attempts=1)
+
+    test_consumer.during, test_consumer.raises = finished_elsewhere, ValueError("bad data")
+
+    assert services.delivery_attempt(delivery_id=delivery.pk) == services.DUPLICATE
+    assert duplicates(delivery) == 1
+    assert DeadLetter.objects.filter(delivery=delivery).count() == 0
+
+
+def test_the_broker_tag_is_read_from_the_task_message_properties() -> None:
+    task = SimpleNamespace(request=SimpleNamespace(properties={"delivery_tag": "5f0c-tag"}, delivery_info={}))
+    assert tasks._broker_tag(task) == "5f0c-tag"  # type: ignore[arg-type]
+    task.request.properties = None
+    assert tasks._broker_tag(task) is None  # type: ignore[arg-type]
