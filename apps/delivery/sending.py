@@ -1,6 +1,7 @@
 """Route messages to subscriptions and send the resulting deliveries to their queues."""
 
 import logging
+import os
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -8,7 +9,9 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+import kombu
 import kombu.exceptions
+import kombu.pools
 import orjson
 import redis
 from django.db import transaction
@@ -164,6 +167,25 @@ def _unroutable(messages: list[Message]) -> None:
     transaction.on_commit(count)
 
 
+_sender_connections: dict[int, kombu.Connection] = {}
+
+
+def _sender_connection() -> kombu.Connection:
+    """Return this process's broker connection for sending deliveries.
+
+    It tries to connect once and never waits to retry (kombu's default retries for ~6 s on
+    every send): whatever cannot be sent stays in the outbox or the schedule, and the
+    relay tries again, so while Redis is away a publish still answers at once. One per
+    process id, so a forked process never shares its parent's sockets.
+    """
+    pid = os.getpid()
+    if pid not in _sender_connections:
+        app = delivery_tasks.deliver.app
+        options = {**app.conf.broker_transport_options, "max_retries": 0}
+        _sender_connections[pid] = app.connection_for_write(transport_options=options)
+    return _sender_connections[pid]
+
+
 # Sending never retries (the outbox does), and carries no time limits: Celery would put
 # the sender's into the message, overriding the worker's own, which it checked at
 # start-up against its visibility timeout.
@@ -182,7 +204,7 @@ def deliveries_send(
         per_queue[entry.queue].append(entry.delivery_id)
     if batch_sizes is None:
         batch_sizes = topology_selectors.subscription_batch_sizes()
-    with delivery_tasks.deliver.app.producer_or_acquire() as producer:
+    with kombu.pools.producers[_sender_connection()].acquire(block=True) as producer:
         for queue, ids in per_queue.items():
             size = batch_sizes.get(queue, 1)
             if size <= 1:

@@ -53,3 +53,25 @@ def test_matching_subscriptions_get_a_delivery_each_and_the_rest_none(private_re
     }
     assert routed == {eu_small.id: ["eu-vat", "inventory-reserve"], us_big.id: ["big-orders", "inventory-reserve"]}
     assert DeadLetter.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_publish_while_the_broker_is_unreachable_answers_without_waiting_to_retry(
+    private_redis: str, django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The broker here is a closed port (test settings). kombu would retry the connection,
+    sleeping between tries, for ~6 s on every send; the sender tries once and leaves the
+    delivery in the outbox for the relay."""
+    import kombu.utils.functional
+
+    def no_retry_wait(seconds: float) -> None:
+        raise AssertionError(f"the sender waited {seconds} s to retry the broker connection")
+
+    monkeypatch.setattr(kombu.utils.functional, "sleep", no_retry_wait)
+    SubscriptionFactory(name="inventory-reserve", topic=TopicFactory(name="orders.created"))
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        message = publish(topic="orders.created", payload={"order_id": "1"})
+
+    assert len(callbacks) == 1
+    assert list(Delivery.objects.filter(message=message).values_list("sent_at", flat=True)) == [None]
