@@ -47,21 +47,30 @@ app.autodiscover_tasks()
 
 
 class UnsafeTimeLimitsError(RuntimeError):
-    """The task time limits do not stay below the broker's visibility timeout."""
+    """A running task's message could be handed out again, or a stuck task never end."""
 
 
-def check_time_limits(conf: object) -> None:
-    """Refuse time limits that let a task outlive the visibility timeout.
+def check_time_limits(conf: object, *, lease_seconds: float) -> None:
+    """Refuse settings under which a running task could run twice at once, or for ever.
 
-    Redis hands an unacknowledged task to another worker once the visibility timeout
-    has passed; a task allowed to run longer would then run twice at once.
+    Redis hands an unacknowledged task to another worker once the visibility timeout has
+    passed. A running delivery's lease keeper renews that visibility (and the delivery's
+    lease) every third of SWITCHBOARD_LEASE_SECONDS, so a lease no longer than the
+    visibility timeout renews it at least three times per period, and a handler may run
+    past the visibility timeout up to its time limit. The hard time limit must be set, so
+    a stuck handler ends and its delivery is retried or dead-lettered.
     """
     visibility = conf.broker_transport_options.get("visibility_timeout", 3600)  # type: ignore[attr-defined]
     hard = conf.task_time_limit  # type: ignore[attr-defined]
     soft = conf.task_soft_time_limit  # type: ignore[attr-defined]
-    if hard is None or hard >= visibility:
+    if lease_seconds > visibility:
         raise UnsafeTimeLimitsError(
-            f"CELERY_TASK_TIME_LIMIT ({hard}) must be below CELERY_BROKER_VISIBILITY_TIMEOUT ({visibility})"
+            f"SWITCHBOARD_LEASE_SECONDS ({lease_seconds:g}) must not exceed CELERY_BROKER_VISIBILITY_TIMEOUT "
+            f"({visibility}): running tasks renew their visibility every third of the lease"
+        )
+    if hard is None:
+        raise UnsafeTimeLimitsError(
+            "CELERY_TASK_TIME_LIMIT must be set: a handler that never returns would run for ever"
         )
     if soft is not None and soft >= hard:
         raise UnsafeTimeLimitsError(
@@ -71,11 +80,13 @@ def check_time_limits(conf: object) -> None:
 
 @worker_init.connect
 def _refuse_unsafe_configuration(sender: object, **kwargs: object) -> None:
+    from django.conf import settings
+
     from apps.core.readiness import UnsafeRedis, refuse_unsafe_redis
 
     # Celery logs and swallows an Exception raised by a signal handler; SystemExit passes.
     try:
-        check_time_limits(app.conf)
+        check_time_limits(app.conf, lease_seconds=settings.SWITCHBOARD_LEASE_SECONDS)
         refuse_unsafe_redis()
     except (UnsafeTimeLimitsError, UnsafeRedis) as exc:
         raise SystemExit(f"Refusing to start: {exc}") from exc

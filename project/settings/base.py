@@ -155,8 +155,10 @@ SWITCHBOARD_TOPOLOGY_FILE = env.path("SWITCHBOARD_TOPOLOGY_FILE", default=BASE_D
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6390/0")
 
-# Seconds a task may stay unacknowledged before Redis hands it to another worker. Every
-# task time limit below must stay under it, or a slow task runs twice at once.
+# Seconds a task may stay unacknowledged before Redis hands it to another worker. A running
+# delivery renews it every third of SWITCHBOARD_LEASE_SECONDS, which must not exceed it; a
+# task may then run up to its time limit. It is the backstop for a worker whose deliveries
+# the relay did not return (the relay does so once their lease runs out).
 CELERY_BROKER_VISIBILITY_TIMEOUT = env.int("CELERY_BROKER_VISIBILITY_TIMEOUT", default=3600)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=300)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=270)
