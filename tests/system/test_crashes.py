@@ -74,6 +74,7 @@ def delivered_once_each(published: list[str]) -> None:
 # --- 1. Load --------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_too
 @pytest.mark.timeout(600)
 def test_load_10000_through_the_api_with_two_workers_leaves_no_garbage_in_redis(
     stack: Stack, client: httpx.Client, rds: redis.Redis
@@ -132,6 +133,7 @@ def redis_leftovers(client: redis.Redis) -> dict[str, object]:
     return {"unexpected": sorted(unexpected), "starts_without_ttl": starts_without_ttl, "starts": starts}
 
 
+@pytest.mark.sqlite_too
 @pytest.mark.timeout(600)
 def test_backlog_of_10000_drains_once_workers_start(stack: Stack, client: httpx.Client, rds: redis.Redis) -> None:
     stack.start_relay()
@@ -155,6 +157,7 @@ def test_backlog_of_10000_drains_once_workers_start(stack: Stack, client: httpx.
 # --- 2. Worker SIGKILL ----------------------------------------------------------------
 
 
+@pytest.mark.sqlite_too
 @pytest.mark.timeout(600)
 def test_worker_group_sigkilled_halfway_through_10000_loses_nothing(
     stack: Stack, faults: Subscription, api_key: str, rds: redis.Redis
@@ -197,6 +200,7 @@ def pool_children(worker: ManagedProcess) -> set[int]:
     return {child.pid for child in psutil.Process(worker.pid).children(recursive=True)}
 
 
+@pytest.mark.sqlite_too
 def test_pool_child_sigkilled_mid_message_is_rerun_and_delivered_once(
     stack: Stack, faults: Subscription, api_key: str, rds: redis.Redis
 ) -> None:
