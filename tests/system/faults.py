@@ -55,6 +55,13 @@ def queued(server: RedisServer) -> int:
     return sum(int(admin.llen(queue)) for queue in QUEUES)
 
 
+def quiet(server: RedisServer) -> bool:
+    """Nothing queued, fetched or running: late copies (a relay's resend after a Redis
+    restart) have been handled too, so task and duplicate counts can be compared."""
+    admin = redis_admin(server)
+    return queued(server) == 0 and int(admin.hlen("unacked")) == 0 and int(admin.zcard("sb:running")) == 0
+
+
 def aof_incr_file(server: RedisServer) -> Path:
     """The append-only file Redis (7, multi-part AOF) is appending to now."""
     files = sorted((server.directory / "appendonlydir").glob("*.incr.aof"), key=lambda p: int(p.name.split(".")[-3]))

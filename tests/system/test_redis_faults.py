@@ -29,6 +29,7 @@ from tests.system.faults import (
     order,
     outcome,
     queued,
+    quiet,
     redis_admin,
     redis_crash,
     redis_kill,
@@ -193,7 +194,7 @@ def test_redis_down_for_ten_seconds_every_publish_is_accepted_and_delivered(
     for publisher in publishers:
         publisher.join()
     worker.wait_for_log(" ready.", timeout=90)
-    settled = settle(lambda: open_deliveries() == 0, timeout=SETTLE_SECONDS)
+    settled = settle(lambda: open_deliveries() == 0 and quiet(redis_server), timeout=SETTLE_SECONDS)
 
     accepted = [m for p in publishers for m in p.accepted]
     result = outcome(accepted, redis_server)
