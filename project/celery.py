@@ -8,7 +8,7 @@ below are fixed here on purpose, so no environment can switch them off.
 import os
 
 from celery import Celery
-from celery.signals import celeryd_after_setup, worker_init
+from celery.signals import celeryd_after_setup, task_postrun, task_prerun, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings.local")
 
@@ -31,9 +31,7 @@ app.conf.update(
     worker_prefetch_multiplier=1,
     # Outcomes live in Switchboard's own ledger; Celery results would only fill Redis.
     task_ignore_result=True,
-    # Send events so Flower shows tasks and workers.
-    worker_send_task_events=True,
-    task_send_sent_event=True,
+    # Task events: CELERY_WORKER_SEND_TASK_EVENTS, CELERY_TASK_SEND_SENT_EVENT in settings.
     # Keep retrying the broker at start-up, so a worker started before Redis waits.
     broker_connection_retry_on_startup=True,
     broker_connection_max_retries=None,
@@ -98,3 +96,20 @@ def _consume_subscription_queues(sender: str, instance: object, **kwargs: object
     from apps.delivery.worker import consume_subscription_queues
 
     consume_subscription_queues(instance.app.amqp.queues)  # type: ignore[attr-defined]
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _close_old_database_connections(sender: object = None, **kwargs: object) -> None:
+    """Close connections that failed or outlived CONN_MAX_AGE, as Django does around requests.
+
+    Celery's Django fix-up would close every connection around every task (a new
+    connection per delivery); CELERY_DB_REUSE_MAX makes it leave them, and this keeps
+    Django's request semantics: a connection broken by a database restart is dropped
+    before the next task instead of failing it.
+    """
+    from django.db import close_old_connections
+
+    if getattr(getattr(sender, "request", None), "is_eager", False):
+        return  # run inline by the caller (tests), inside its own transaction
+    close_old_connections()
