@@ -1,5 +1,6 @@
 """Route messages to subscriptions and send the resulting deliveries to their queues."""
 
+import contextlib
 import logging
 import os
 from collections import defaultdict
@@ -14,7 +15,7 @@ import kombu.exceptions
 import kombu.pools
 import orjson
 import redis
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.core.redis import redis_client
@@ -82,15 +83,50 @@ class OutboxEntry:
 
 
 # What sending to Redis raises when Redis is down, full (OOM) or unreachable.
-BROKER_ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, kombu.exceptions.OperationalError, OSError)
+BROKER_ERRORS: tuple[type[BaseException], ...] = (
+    redis.RedisError,
+    kombu.exceptions.OperationalError,
+    kombu.exceptions.BatchPublishError,  # type: ignore[attr-defined] # kombu 5.7, not in its stubs
+    OSError,
+)
 
 
 def _send_after_commit(entries: list[OutboxEntry]) -> None:
     try:
-        outbox_send_unsent(delivery_ids=[e.delivery_id for e in entries])
+        outbox_send_committed(entries)
     except BROKER_ERRORS as exc:
         # The publish stands: the deliveries wait in the outbox for the relay.
         logger.warning("Cannot reach Redis (%s); %s deliveries wait in the outbox.", exc, len(entries))
+
+
+def outbox_send_committed(entries: list[OutboxEntry]) -> int:
+    """Send deliveries this process has just committed to the outbox (the fast path); return how many.
+
+    It claims the rows with one `UPDATE ... SET sent_at WHERE sent_at IS NULL RETURNING
+    id`, sends what it claimed, and commits; a failed send rolls the claim back, so the
+    rows stay in the outbox for the relay. The UPDATE takes the rows' locks (SQLite: the
+    write lock), so this is `outbox_send_unsent`'s lock-then-send without reading back
+    rows whose queue and due time the caller already knows: a row another sender holds
+    or has sent is not returned, and is not sent twice.
+    """
+    if not entries:
+        return 0
+    now = timezone.now()
+    with transaction.atomic():
+        claimed = _claim_unsent([e.delivery_id for e in entries], now)
+        taken = [e for e in entries if e.delivery_id in claimed]
+        _send(taken, now)
+    return len(taken)
+
+
+def _claim_unsent(delivery_ids: list[int], now: datetime) -> set[int]:
+    """Mark these deliveries sent if they are not yet; return the ids this call marked."""
+    table = connection.ops.quote_name(Delivery._meta.db_table)
+    placeholders = ", ".join(["%s"] * len(delivery_ids))
+    sql = f"UPDATE {table} SET sent_at = %s WHERE id IN ({placeholders}) AND sent_at IS NULL RETURNING id"  # noqa: S608 - no user input: a table name and placeholders
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [connection.ops.adapt_datetimefield_value(now), *delivery_ids])
+        return {row[0] for row in cursor.fetchall()}
 
 
 def outbox_send(entries: list[OutboxEntry]) -> None:
@@ -102,6 +138,14 @@ def outbox_send(entries: list[OutboxEntry]) -> None:
     if not entries:
         return
     now = timezone.now()
+    _send(entries, now)
+    Delivery.objects.filter(pk__in=[e.delivery_id for e in entries]).update(sent_at=now)
+
+
+def _send(entries: list[OutboxEntry], now: datetime) -> None:
+    """Send entries to Redis: due ones to their queues, later ones to the delay schedule."""
+    if not entries:
+        return
     due_now = [e for e in entries if e.not_before is None or e.not_before <= now]
     later = [e for e in entries if e.not_before is not None and e.not_before > now]
     if later:
@@ -114,7 +158,6 @@ def outbox_send(entries: list[OutboxEntry]) -> None:
             [scheduler.ScheduledDelivery(e.queue, e.delivery_id) for e in due_now],
             batch_sizes={e.queue: e.batch_size for e in due_now},
         )
-    Delivery.objects.filter(pk__in=[e.delivery_id for e in entries]).update(sent_at=now)
 
 
 def outbox_send_unsent(
@@ -181,7 +224,9 @@ def _sender_connection() -> kombu.Connection:
     pid = os.getpid()
     if pid not in _sender_connections:
         app = delivery_tasks.deliver.app
-        options = {**app.conf.broker_transport_options, "max_retries": 0}
+        # No retry of a timed-out command either: kombu then pipelines a batch of sends
+        # (one round trip), which it refuses to do when a pipeline could be replayed.
+        options = {**app.conf.broker_transport_options, "max_retries": 0, "retry_on_timeout": False}
         _sender_connections[pid] = app.connection_for_write(transport_options=options)
     return _sender_connections[pid]
 
@@ -195,24 +240,33 @@ SEND_OPTIONS: dict[str, Any] = {"retry": False, "time_limit": None, "soft_time_l
 def deliveries_send(
     entries: Iterable[scheduler.ScheduledDelivery], *, batch_sizes: dict[str, int] | None = None
 ) -> None:
-    """Send deliveries to their queues over one broker connection, batched per subscription.
+    """Send deliveries to their queues over one broker connection, in one pipeline.
 
-    A subscription with batch_size > 1 gets one task per up to batch_size of its deliveries.
+    A subscription with batch_size > 1 gets one task per up to batch_size of its
+    deliveries. kombu buffers the LPUSHes and sends them in one round trip at the end;
+    if that fails, which of them reached Redis is unknown, so the caller keeps them all
+    unsent (the outbox) or claimed (the schedule): at least once, never lost.
     """
     per_queue: dict[str, list[int]] = defaultdict(list)
     for entry in entries:
         per_queue[entry.queue].append(entry.delivery_id)
     if batch_sizes is None:
         batch_sizes = topology_selectors.subscription_batch_sizes()
-    with kombu.pools.producers[_sender_connection()].acquire(block=True) as producer:
-        for queue, ids in per_queue.items():
-            size = batch_sizes.get(queue, 1)
-            if size <= 1:
-                for delivery_id in ids:
-                    delivery_tasks.deliver.apply_async(
-                        args=(delivery_id,), queue=queue, producer=producer, **SEND_OPTIONS
-                    )
-                continue
-            for start in range(0, len(ids), size):
-                chunk = ids[start : start + size]
-                delivery_tasks.deliver_batch.apply_async(args=(chunk,), queue=queue, producer=producer, **SEND_OPTIONS)
+    tasks = sum(len(ids) if batch_sizes.get(queue, 1) <= 1 else 1 for queue, ids in per_queue.items())
+    with (
+        kombu.pools.producers[_sender_connection()].acquire(block=True) as producer,
+        producer.batch() if tasks > 1 else contextlib.nullcontext(),
+    ):
+        _publish(producer, per_queue, batch_sizes)
+
+
+def _publish(producer: kombu.Producer, per_queue: dict[str, list[int]], batch_sizes: dict[str, int]) -> None:
+    for queue, ids in per_queue.items():
+        size = batch_sizes.get(queue, 1)
+        if size <= 1:
+            for delivery_id in ids:
+                delivery_tasks.deliver.apply_async(args=(delivery_id,), queue=queue, producer=producer, **SEND_OPTIONS)
+            continue
+        for start in range(0, len(ids), size):
+            chunk = ids[start : start + size]
+            delivery_tasks.deliver_batch.apply_async(args=(chunk,), queue=queue, producer=producer, **SEND_OPTIONS)

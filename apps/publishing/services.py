@@ -191,7 +191,7 @@ def _now() -> datetime:
 
 
 def _topic(name: str) -> Topic:
-    topic = topology_selectors.topic_get(name=name) if isinstance(name, str) else None
+    topic = topology_selectors.topic_cached(name=name) if isinstance(name, str) else None
     if topic is None:
         raise UnknownTopic(str(name))
     return topic
