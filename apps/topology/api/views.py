@@ -1,5 +1,7 @@
 """Read subscriptions (with their queue depth); pause and resume them."""
 
+from collections.abc import Callable
+
 import redis
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
@@ -43,21 +45,23 @@ class SubscriptionDetailView(APIView):
         return _unknown(name) if subscription is None else _render([subscription], many=False)
 
 
-class SubscriptionPauseView(APIView):
+class _SubscriptionSwitchView(APIView):
+    """POST switches the named subscription with `switch` (a service) and shows it."""
+
+    switch: Callable[..., int]
+
     @extend_schema(request=None, responses={200: SubscriptionSerializer})
     def post(self, request: Request, name: str) -> Response:
         subscription = selectors.subscription_get(name=name)
         if subscription is None:
             return _unknown(name)
-        confirmed = services.subscription_pause(subscription=subscription)
+        confirmed = type(self).switch(subscription=subscription)
         return _render([subscription], many=False, workers_confirmed=confirmed)
 
 
-class SubscriptionResumeView(APIView):
-    @extend_schema(request=None, responses={200: SubscriptionSerializer})
-    def post(self, request: Request, name: str) -> Response:
-        subscription = selectors.subscription_get(name=name)
-        if subscription is None:
-            return _unknown(name)
-        confirmed = services.subscription_resume(subscription=subscription)
-        return _render([subscription], many=False, workers_confirmed=confirmed)
+class SubscriptionPauseView(_SubscriptionSwitchView):
+    switch = staticmethod(services.subscription_pause)
+
+
+class SubscriptionResumeView(_SubscriptionSwitchView):
+    switch = staticmethod(services.subscription_resume)
