@@ -5,6 +5,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from apps.deadletters import services
 from apps.deadletters.models import DeadLetter, DeadLetterReason
 from apps.delivery.models import Delivery, DeliveryState
 from apps.publishing.models import Message
@@ -54,34 +55,27 @@ def dead_letter_of(
     created_at: datetime.datetime | None = None,
     replayed_at: datetime.datetime | None = None,
 ) -> DeadLetter:
-    """Record a death of `delivery` (a delivery may die again after a replay)."""
-    message = delivery.message
-    created = DeadLetter.objects.create(
-        message=message,
-        delivery=delivery,
-        subscription=delivery.subscription,
-        topic=message.topic.name,
-        reason=reason,
-        attempts=attempts,
-        last_error=TRACEBACK,
-        payload=message.payload,
-        attributes=message.attributes,
-        replayed_at=replayed_at,
-    )
-    if created_at is not None:
-        DeadLetter.objects.filter(pk=created.pk).update(created_at=created_at)
-        created.refresh_from_db()
-    return created
+    """Record a death of `delivery` (a delivery may die again after a replay), as the service does."""
+    created = services.dead_letter_for_delivery(delivery=delivery, reason=reason, attempts=attempts, error=TRACEBACK)
+    return _backdated(created, created_at=created_at, replayed_at=replayed_at)
 
 
 def unroutable_dead_letter(topic: Topic, **message_fields: Any) -> DeadLetter:
     """Make a message of `topic` that no subscription took, kept as a dead letter."""
     message = MessageFactory.create(topic=topic, **message_fields)
-    return DeadLetter.objects.create(
-        message=message,
-        topic=topic.name,
-        reason=DeadLetterReason.UNROUTABLE,
-        attempts=0,
-        payload=message.payload,
-        attributes=message.attributes,
-    )
+    [created] = services.dead_letters_unroutable(messages=[message])
+    return created
+
+
+def _backdated(
+    dead: DeadLetter, *, created_at: datetime.datetime | None, replayed_at: datetime.datetime | None
+) -> DeadLetter:
+    """Set what the service sets itself (creation time) or later (replay), for filter tests."""
+    if created_at is None and replayed_at is None:
+        return dead
+    changes: dict[str, Any] = {"replayed_at": replayed_at}
+    if created_at is not None:
+        changes["created_at"] = created_at
+    DeadLetter.objects.filter(pk=dead.pk).update(**changes)
+    dead.refresh_from_db()
+    return dead
