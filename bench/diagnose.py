@@ -4,7 +4,7 @@
 
 Runs Switchboard's services in this process, as the publisher and a worker would:
 publish() (or publish_many() of one batch), then delivery_attempt (or
-delivery_attempt_batch) on what was published. Celery's own part (fetching the task,
+delivery_attempt_batch, with the queue the task came from) on what was published. Celery's own part (fetching the task,
 acknowledging it, task events) is not in these counts; the drain's Redis command counts
 in latest.json include it.
 """
@@ -48,10 +48,12 @@ def main(argv: list[str]) -> int:
     from apps.publishing.models import Message
     from bench import switchboard_consumers, workload
     from bench.producer import TOPICS
+    from bench.systems import SWITCHBOARD_QUEUES
 
     assert switchboard_consumers.CONSUMER_NAME  # imported to register the bench consumer
     system = argv[0]
     topic = TOPICS[system]
+    queue = SWITCHBOARD_QUEUES[system]  # as a worker passes it: the queue its task came from
     workload.client().flushall()
     # Warm up once (connections, lazy imports, the compiled filter policy) so the counts are the steady ones.
     warm = services.publish(topic=topic, payload=workload.PAYLOAD)
@@ -59,14 +61,14 @@ def main(argv: list[str]) -> int:
     if system == "sb_per_message":
         message, publish_cost = _measure(lambda: services.publish(topic=topic, payload=workload.PAYLOAD))
         delivery_id = Delivery.objects.get(message=message).pk  # type: ignore[misc]
-        _, deliver_cost = _measure(lambda: delivery_services.delivery_attempt(delivery_id=delivery_id))
+        _, deliver_cost = _measure(lambda: delivery_services.delivery_attempt(delivery_id=delivery_id, queue=queue))
         per = 1
     else:
         items = [{"payload": workload.PAYLOAD}] * BATCH
         results, publish_cost = _measure(lambda: services.publish_many(topic=topic, messages=items))
         messages = [m for m in results if isinstance(m, Message)]  # type: ignore[attr-defined]
         ids = list(Delivery.objects.filter(message__in=messages).values_list("pk", flat=True))
-        _, deliver_cost = _measure(lambda: delivery_services.delivery_attempt_batch(delivery_ids=ids))
+        _, deliver_cost = _measure(lambda: delivery_services.delivery_attempt_batch(delivery_ids=ids, queue=queue))
         per = BATCH
     workload.client().flushall()
     print(json.dumps({"messages": per, "publish": publish_cost, "deliver": deliver_cost}))

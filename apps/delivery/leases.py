@@ -34,17 +34,27 @@ STARTS_TTL_SECONDS = 7 * 24 * 3600
 # scored by when they were handed out; bumping the score renews their visibility.
 KOMBU_UNACKED_INDEX = "unacked_index"
 
-# KEYS: running, starts. ARGV: member, lease end, now, starts ttl.
-# Returns the start number, or -1 when a live lease is held by another run.
-_START = """
-local current = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if current and tonumber(current) > tonumber(ARGV[3]) then
-  return -1
+# KEYS: running, then the start counter of each delivery. ARGV: lease end, now, starts
+# ttl, count (1: count a start of each delivery whose lease is taken), then the members.
+# Returns, per member, -1 when a live lease is held by another run, else its start
+# number (0 when not counted).
+_TAKE = """
+local results = {}
+for i = 5, #ARGV do
+  local current = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if current and tonumber(current) > tonumber(ARGV[2]) then
+    results[#results + 1] = -1
+  else
+    redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i])
+    local n = 0
+    if ARGV[4] == '1' then
+      n = redis.call('INCR', KEYS[i - 3])
+      redis.call('EXPIRE', KEYS[i - 3], ARGV[3])
+    end
+    results[#results + 1] = n
+  end
 end
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-local n = redis.call('INCR', KEYS[2])
-redis.call('EXPIRE', KEYS[2], ARGV[4])
-return n
+return results
 """
 
 # KEYS: running, scheduled. ARGV: now, limit.
@@ -67,29 +77,66 @@ def _member(queue: str, delivery_id: int) -> bytes:
     return scheduler.ScheduledDelivery(queue=queue, delivery_id=delivery_id).encode()
 
 
-def lease_start(client: redis.Redis, *, queue: str, delivery_id: int) -> int:
-    """Take the lease of a delivery; return its start number, or -1 if it is running elsewhere."""
+def leases_take(client: redis.Redis, entries: list[tuple[str, int]], *, count_starts: bool) -> list[int]:
+    """Take the leases of several deliveries, (queue, delivery id) each, in one round trip.
+
+    Return, per entry, -1 if it is running elsewhere, else its start number when
+    `count_starts`, else 0 (count each start with `lease_count_start` right before it).
+    """
+    if not entries:
+        return []
     now = time.time()
     starts = client.eval(
-        _START,
-        2,
+        _TAKE,
+        1 + len(entries),
         RUNNING_KEY,
-        f"{STARTS_KEY_PREFIX}{delivery_id}",
-        _member(queue, delivery_id).decode(),
+        *[f"{STARTS_KEY_PREFIX}{delivery_id}" for _, delivery_id in entries],
         str(now + lease_seconds()),
         str(now),
         str(STARTS_TTL_SECONDS),
+        "1" if count_starts else "0",
+        *[_member(queue, delivery_id).decode() for queue, delivery_id in entries],
     )
-    return int(starts)  # type: ignore[arg-type]
+    return [int(n) for n in starts]  # type: ignore[union-attr]
 
 
-def lease_finish(client: redis.Redis, *, queue: str, delivery_id: int, final: bool) -> None:
-    """Release the lease; forget the start count once the delivery is delivered or dead."""
+def lease_count_start(
+    client: redis.Redis, *, delivery_id: int, finished: list[tuple[str, int, bool]] | None = None
+) -> int:
+    """Count a start of a delivery whose lease is held; return its start number.
+
+    `finished` leases, (queue, delivery id, final), are released in the same round trip.
+    """
     pipe = client.pipeline(transaction=False)
-    pipe.zrem(RUNNING_KEY, _member(queue, delivery_id))
-    if final:
-        pipe.delete(f"{STARTS_KEY_PREFIX}{delivery_id}")
-    pipe.execute()
+    _release(pipe, finished or [])
+    key = f"{STARTS_KEY_PREFIX}{delivery_id}"
+    pipe.incr(key)
+    pipe.expire(key, STARTS_TTL_SECONDS)
+    return int(pipe.execute()[-2])
+
+
+def leases_finish(client: redis.Redis, finished: list[tuple[str, int, bool]]) -> None:
+    """Release leases, (queue, delivery id, final) each, in one round trip (see `lease_finish`)."""
+    if finished:
+        pipe = client.pipeline(transaction=False)
+        _release(pipe, finished)
+        pipe.execute()
+
+
+def starts_uncount(client: redis.Redis, delivery_ids: list[int]) -> None:
+    """Take back starts counted for attempts that never began (an error came first)."""
+    if delivery_ids:
+        pipe = client.pipeline(transaction=False)
+        for delivery_id in delivery_ids:
+            pipe.decr(f"{STARTS_KEY_PREFIX}{delivery_id}")
+        pipe.execute()
+
+
+def _release(pipe: "redis.client.Pipeline", finished: list[tuple[str, int, bool]]) -> None:
+    for queue, delivery_id, final in finished:
+        pipe.zrem(RUNNING_KEY, _member(queue, delivery_id))
+        if final:
+            pipe.delete(f"{STARTS_KEY_PREFIX}{delivery_id}")
 
 
 def leases_reclaim(client: redis.Redis, *, limit: int = 500) -> int:

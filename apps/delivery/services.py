@@ -3,19 +3,20 @@
 import logging
 import time
 import traceback
+from functools import cache
 
 import django.db
 import kombu.exceptions
 import redis
 from celery.exceptions import SoftTimeLimitExceeded
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.core.errors import RetryableError
 from apps.core.redis import redis_client
 from apps.deadletters import services as deadletter_services
 from apps.deadletters.models import DeadLetterReason
-from apps.delivery import counters, leases, registry, scheduler, webhooks
+from apps.delivery import counters, leases, registry, scheduler, selectors, webhooks
 from apps.delivery.models import OPEN_STATES, Delivery, DeliveryState
 from apps.delivery.retry import RetryPolicy
 from apps.topology.models import ConsumerKind, Subscription, subscription_queue
@@ -39,39 +40,142 @@ class _AlreadyFinished(Exception):
     """Another attempt finished this delivery first; roll this one back."""
 
 
-def delivery_attempt(*, delivery_id: int, broker_tag: str | None = None) -> str:
+def delivery_attempt(*, delivery_id: int, broker_tag: str | None = None, queue: str | None = None) -> str:
     """Run one attempt of a delivery and record its outcome; return the new state."""
-    return delivery_attempt_batch(delivery_ids=[delivery_id], broker_tag=broker_tag)[0]
+    return delivery_attempt_batch(delivery_ids=[delivery_id], broker_tag=broker_tag, queue=queue)[0]
 
 
-def delivery_attempt_batch(*, delivery_ids: list[int], broker_tag: str | None = None) -> list[str]:
+MISSING = "missing"
+DUPLICATE = "duplicate"
+FINAL_OUTCOMES = {DeliveryState.DELIVERED, DeliveryState.DEAD, DUPLICATE, MISSING}
+
+
+def delivery_attempt_batch(
+    *, delivery_ids: list[int], broker_tag: str | None = None, queue: str | None = None
+) -> list[str]:
     """Run one attempt of each delivery, each succeeding, retrying or dying on its own.
 
-    The deliveries are loaded in one query. One that is already delivered or dead is a
-    duplicate (a redelivery after a crash, or a second send): it is skipped and counted.
-    `broker_tag` names the task message, whose visibility is renewed while it runs.
+    Every lease is taken first, in one Redis round trip, and the deliveries are loaded
+    after it, in one query: a copy that finished elsewhere before the lease was taken is
+    seen finished, and one that holds the lease is skipped. Both are duplicates (a
+    redelivery after a crash, a second send): skipped and counted. A start is counted
+    right before each delivery runs (a batch counts each with the previous one's lease
+    release, one round trip), so a poison message that kills its worker is charged its
+    own starts, never those of the deliveries queued behind it.
+
+    `queue` is the queue the task came from, its subscription's; without it the queues
+    are looked up (one more query). `broker_tag` names the task message, whose
+    visibility is renewed while it runs.
     """
-    loaded = Delivery.objects.select_related("message__topic", "subscription").in_bulk(delivery_ids)
-    outcomes = []
-    for delivery_id in delivery_ids:
-        delivery = loaded.get(delivery_id)
-        if delivery is None:
-            logger.warning("Delivery %s does not exist (deleted?); skipping it.", delivery_id)
-            outcomes.append("missing")
-        elif delivery.state not in OPEN_STATES:
-            logger.info("Delivery %s is %s already; skipping the duplicate.", delivery_id, delivery.state)
-            counters.count(counters.duplicates(delivery.subscription.name))
-            outcomes.append(DUPLICATE)
-        else:
-            outcomes.append(_attempt(delivery, broker_tag))
+    client = redis_client()
+    queues = _queues_of(delivery_ids) if queue is None else dict.fromkeys(delivery_ids, queue)
+    leased = list(dict.fromkeys(i for i in delivery_ids if i in queues))
+    single = len(leased) == 1
+    taken = leases.leases_take(client, [(queues[i], i) for i in leased], count_starts=single)
+    held = {i: start for i, start in zip(leased, taken, strict=True) if start >= 0}
+    keeper = leases.lease_keeper(client)
+    for delivery_id in held:
+        keeper.hold(queue=queues[delivery_id], delivery_id=delivery_id, broker_tag=broker_tag)
+    # Leases to release with the next round trip, as (queue, delivery id, final).
+    finished: list[tuple[str, int, bool]] = []
+    # Starts counted for deliveries whose attempt has not begun: uncounted on an error.
+    counted = set(held) if single else set()
+    outcomes: list[str] = []
+    try:
+        loaded = selectors.deliveries_for_attempt(list(held))
+        for delivery_id in delivery_ids:
+            if delivery_id not in queues:
+                logger.warning("Delivery %s does not exist (deleted?); skipping it.", delivery_id)
+                outcomes.append(MISSING)
+                continue
+            if delivery_id not in held:
+                logger.info("Delivery %s is running elsewhere; skipping this copy.", delivery_id)
+                counters.count(counters.duplicates(_subscription_name(queues[delivery_id])))
+                outcomes.append(DUPLICATE)
+                continue
+            start = held.pop(delivery_id)
+            outcome = _attempt_held(
+                client, loaded.get(delivery_id), delivery_id, queues[delivery_id], start, finished, counted, broker_tag
+            )
+            outcomes.append(outcome)
+    except Exception:
+        # Redis or the database failed: the task message goes back to the queue (see
+        # tasks), so free the leases for its next copy. A start counted for an attempt
+        # that never began is taken back; one that began still counts.
+        _release_after_error(client, finished + [(queues[i], i, False) for i in held], counted)
+        raise
+    except BaseException:
+        # Interrupted (hard time limit, cold shutdown): the running delivery keeps its
+        # lease (see _attempt_held); those not started yet are freed, if Redis answers.
+        _release_after_error(client, finished + [(queues[i], i, False) for i in held], counted)
+        raise
+    finally:
+        for delivery_id in leased:
+            keeper.release(queue=queues[delivery_id], delivery_id=delivery_id, broker_tag=broker_tag)
+    leases.leases_finish(client, finished)
     return outcomes
 
 
-DUPLICATE = "duplicate"
-FINAL_OUTCOMES = {DeliveryState.DELIVERED, DeliveryState.DEAD, DUPLICATE}
+def _attempt_held(
+    client: redis.Redis,
+    delivery: Delivery | None,
+    delivery_id: int,
+    queue: str,
+    start: int,
+    finished: list[tuple[str, int, bool]],
+    counted: set[int],
+    broker_tag: str | None,
+) -> str:
+    """Attempt a delivery whose lease this process holds; add its lease to `finished` unless interrupted."""
+    if delivery is None:
+        logger.warning("Delivery %s does not exist (deleted?); skipping it.", delivery_id)
+        finished.append((queue, delivery_id, True))
+        return MISSING
+    if delivery.subscription.queue != queue:
+        # The task came through another queue than its subscription's: lease it under
+        # the right name instead (a start counted under the wrong one stays counted).
+        leases.leases_finish(client, [(queue, delivery_id, False)])
+        counted.discard(delivery_id)
+        return delivery_attempt(delivery_id=delivery_id, broker_tag=broker_tag, queue=delivery.subscription.queue)
+    if delivery.state not in OPEN_STATES:
+        logger.info("Delivery %s is %s already; skipping the duplicate.", delivery_id, delivery.state)
+        finished.append((queue, delivery_id, True))
+        counters.count(counters.duplicates(delivery.subscription.name))
+        return DUPLICATE
+    counted.discard(delivery_id)
+    try:
+        if start == 0:
+            # A batch counts each start right before it runs, releasing the leases of
+            # what finished before it in the same round trip.
+            start = leases.lease_count_start(client, delivery_id=delivery_id, finished=finished)
+            finished.clear()
+        outcome = _attempt(delivery, start)
+    except Exception:
+        finished.append((queue, delivery_id, False))  # freed for the requeued copy; the start counts
+        raise
+    finished.append((queue, delivery_id, outcome in FINAL_OUTCOMES))
+    return outcome
 
 
-def _attempt(delivery: Delivery, broker_tag: str | None) -> str:
+def _release_after_error(client: redis.Redis, finished: list[tuple[str, int, bool]], counted: set[int]) -> None:
+    try:
+        leases.leases_finish(client, finished)
+        leases.starts_uncount(client, sorted(counted))
+    except redis.RedisError as exc:
+        logger.warning("Cannot release delivery leases (%s); they run out on their own.", exc)
+
+
+def _queues_of(delivery_ids: list[int]) -> dict[int, str]:
+    """Map each existing delivery to its subscription's queue (one query)."""
+    rows = Delivery.objects.filter(pk__in=delivery_ids).values_list("pk", "subscription__name")
+    return {pk: subscription_queue(name) for pk, name in rows}
+
+
+def _subscription_name(queue: str) -> str:
+    return queue.removeprefix(subscription_queue(""))
+
+
+def _attempt(delivery: Delivery, starts: int) -> str:
     subscription = delivery.subscription
     expires_at = delivery.message.expires_at
     if expires_at is not None and timezone.now() >= expires_at:
@@ -79,39 +183,9 @@ def _attempt(delivery: Delivery, broker_tag: str | None) -> str:
         return delivery_kill(
             delivery=delivery, reason=DeadLetterReason.EXPIRED, attempts=delivery.attempts, error=error
         )
-    client = redis_client()
-    starts = leases.lease_start(client, queue=subscription.queue, delivery_id=delivery.pk)
-    if starts < 0:
-        logger.info("Delivery %s is running elsewhere; skipping this copy.", delivery.pk)
-        counters.count(counters.duplicates(subscription.name))
-        return DUPLICATE
-    # Another copy may have finished the delivery between loading it and taking the lease.
-    current = Delivery.objects.filter(pk=delivery.pk).values_list("state", "attempts").first()
-    if current is None or current[0] not in OPEN_STATES:
-        leases.lease_finish(client, queue=subscription.queue, delivery_id=delivery.pk, final=True)
-        counters.count(counters.duplicates(subscription.name))
-        return DUPLICATE
-    delivery.attempts = current[1]
     attempt = max(starts, delivery.attempts + 1)
-    keeper = leases.lease_keeper(client)
-    keeper.hold(queue=subscription.queue, delivery_id=delivery.pk, broker_tag=broker_tag)
-    try:
-        run = _worker_lost if attempt > subscription.max_attempts else _run
-        outcome = run(delivery, attempt)
-    except Exception:
-        # Redis or the database failed: the task message goes back to the queue (see
-        # tasks), so free the lease for its next copy; the start still counts.
-        keeper.release(queue=subscription.queue, delivery_id=delivery.pk, broker_tag=broker_tag)
-        leases.lease_finish(client, queue=subscription.queue, delivery_id=delivery.pk, final=False)
-        raise
-    except BaseException:
-        # Interrupted (hard time limit, cold shutdown): stop renewing but keep the lease,
-        # so nothing else runs it meanwhile and the relay brings it back once it runs out.
-        keeper.release(queue=subscription.queue, delivery_id=delivery.pk, broker_tag=broker_tag)
-        raise
-    keeper.release(queue=subscription.queue, delivery_id=delivery.pk, broker_tag=broker_tag)
-    leases.lease_finish(client, queue=subscription.queue, delivery_id=delivery.pk, final=outcome in FINAL_OUTCOMES)
-    return outcome
+    run = _worker_lost if attempt > subscription.max_attempts else _run
+    return run(delivery, attempt)
 
 
 def _run(delivery: Delivery, attempt: int) -> str:
@@ -185,11 +259,30 @@ def _received_message(delivery: Delivery, attempt: int) -> registry.ReceivedMess
 
 
 def _mark_delivered(delivery_id: int, attempt: int) -> None:
-    updated = Delivery.objects.filter(pk=delivery_id, state__in=OPEN_STATES).update(
-        state=DeliveryState.DELIVERED, attempts=attempt, last_error="", finished_at=timezone.now()
-    )
+    """Record the delivery delivered, unless another attempt finished it first.
+
+    `Delivery.objects.filter(pk=..., state__in=OPEN_STATES).update(...)` in SQL written
+    once: on the hot path Django compiling the UPDATE took longer than running it.
+    """
+    finished_at = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _mark_delivered_sql(), [DeliveryState.DELIVERED.value, attempt, "", finished_at, delivery_id, *OPEN_STATES]
+        )
+        updated = cursor.rowcount
     if updated == 0:
         raise _AlreadyFinished
+
+
+@cache
+def _mark_delivered_sql() -> str:
+    q = connection.ops.quote_name
+    table = q(Delivery._meta.db_table)
+    states = ", ".join(["%s"] * len(OPEN_STATES))
+    return (
+        f"UPDATE {table} SET {q('state')} = %s, {q('attempts')} = %s, {q('last_error')} = %s,"  # noqa: S608 - no input
+        f" {q('finished_at')} = %s WHERE {q('id')} = %s AND {q('state')} IN ({states})"
+    )
 
 
 def _failed(delivery: Delivery, attempt: int, exc: BaseException, *, retryable: bool) -> str:

@@ -3,6 +3,10 @@
 from celery import Task, shared_task
 from celery.exceptions import Reject
 
+from apps.topology.models import subscription_queue
+
+SUBSCRIPTION_QUEUE_PREFIX = subscription_queue("")
+
 
 @shared_task(name="delivery.deliver", bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def deliver(self: Task, delivery_id: int) -> str:
@@ -10,7 +14,7 @@ def deliver(self: Task, delivery_id: int) -> str:
     from apps.delivery import services
 
     try:
-        return services.delivery_attempt(delivery_id=delivery_id, broker_tag=_broker_tag(self))
+        return services.delivery_attempt(delivery_id=delivery_id, broker_tag=_broker_tag(self), queue=_queue(self))
     except services.INFRASTRUCTURE_ERRORS as exc:
         # Redis or the database failed, not the handler: put the message back untouched.
         raise Reject(repr(exc), requeue=True) from exc
@@ -22,7 +26,9 @@ def deliver_batch(self: Task, delivery_ids: list[int]) -> list[str]:
     from apps.delivery import services
 
     try:
-        return services.delivery_attempt_batch(delivery_ids=delivery_ids, broker_tag=_broker_tag(self))
+        return services.delivery_attempt_batch(
+            delivery_ids=delivery_ids, broker_tag=_broker_tag(self), queue=_queue(self)
+        )
     except services.INFRASTRUCTURE_ERRORS as exc:
         raise Reject(repr(exc), requeue=True) from exc
 
@@ -31,3 +37,9 @@ def _broker_tag(task: Task) -> str | None:
     """Name the task message in kombu's unacked index (Celery keeps the tag in its properties)."""
     tag = (task.request.properties or {}).get("delivery_tag")
     return str(tag) if tag else None
+
+
+def _queue(task: Task) -> str | None:
+    """Name the queue the task came from: its subscription's (sb.<name>), where its leases live."""
+    queue = (task.request.delivery_info or {}).get("routing_key")
+    return str(queue) if queue and str(queue).startswith(SUBSCRIPTION_QUEUE_PREFIX) else None
