@@ -29,6 +29,8 @@ class Harness:
     env: dict[str, str]
     log: Callable[[str], None]
     counter_polls: int = field(default=0)
+    # Switchboard: delete the messages and deliveries of earlier runs (see bench.sb_setup empty).
+    empty_database: bool = False
 
     def producer(self, system: str, mode: str, *, count: int, timeout: float, **options: float) -> float:
         """Run bench.producer in a fresh process; return the seconds its timed part took."""
@@ -63,7 +65,15 @@ class Harness:
             time.sleep(0.002)
 
     def reset(self) -> None:
-        """Empty Redis: no queue, counter, latency or broker state survives into the next run."""
+        """Empty Redis (and Switchboard's messages): nothing survives into the next run.
+
+        Switchboard's deliveries left open by an earlier run (the publish runs have no
+        workers) would otherwise be sent again by the relay, finding them gone from the
+        flushed Redis, and handled by the next run's workers as extra work.
+        """
+        if self.empty_database:
+            args = [sys.executable, "-m", "bench.sb_setup", "empty"]
+            run_to_end("empty the database", args, self.env, self.run_dir / "setup.log", timeout=120)
         self.redis.client().flushall()
 
     def start_ready_workers(self, system: str, setup: WorkerSetup, *, tag: str) -> list[Process]:

@@ -61,8 +61,8 @@ class Runner:
             LOG_LEVEL="WARNING",
         )
 
-    def harness(self, env: dict[str, str]) -> phases.Harness:
-        return phases.Harness(redis=self.redis, run_dir=self.run_dir, env=env, log=say)
+    def harness(self, env: dict[str, str], *, switchboard: bool = False) -> phases.Harness:
+        return phases.Harness(redis=self.redis, run_dir=self.run_dir, env=env, log=say, empty_database=switchboard)
 
     def _system_data(self, system: str) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -87,7 +87,7 @@ class Runner:
                 data["api_key"] = self._topology(system, env)
             if system in systems.SWITCHBOARD_SYSTEMS:
                 background.append(self._start_relay(env, system))
-            h = self.harness(env)
+            h = self.harness(env, switchboard=system in systems.SWITCHBOARD_SYSTEMS)
             if system != systems.NOOP_DRF:
                 self._publish(h, system, data)
             if system in (systems.SB_PER_MESSAGE, systems.NOOP_DRF):
@@ -190,7 +190,7 @@ class Runner:
                 else:
                     app, settings, path = "project.wsgi:application", "bench.settings", PUBLISH_PATH
                 entry["http"] = {"runs": [], "path": path}
-                h = self.harness(server_env)
+                h = self.harness(server_env, switchboard=name in systems.SWITCHBOARD_SYSTEMS)
                 gunicorn, port = phases.start_gunicorn(h, app, settings=settings, tag=f"{name}-gunicorn")
                 servers.append(gunicorn)
                 body = http_load.publish_body(workload.PAYLOAD)

@@ -2,6 +2,7 @@
 
     python -m bench.sb_setup topology SYSTEM   sync the system's topic and subscription, print an API key
     python -m bench.sb_setup wipe              empty every table of BENCH_DATABASE_URL's database
+    python -m bench.sb_setup empty             delete every message and delivery, keep the topology
     python -m bench.sb_setup deliveries        print the deliveries per state, as JSON
 
 The topology goes through Switchboard's own loader and sync service, so it is
@@ -62,6 +63,27 @@ def wipe() -> dict[str, str]:
     return {"wiped": name}
 
 
+def empty() -> dict[str, int]:
+    """Delete every message, delivery and dead letter, as FLUSHALL empties Redis between runs.
+
+    Otherwise the relay would find the open deliveries of an earlier run (the publish
+    runs have no workers) gone from the flushed Redis and send them again, and the next
+    run's workers would handle them too.
+    """
+    from django.db import connection, transaction
+
+    from apps.deadletters.models import DeadLetter
+    from apps.delivery.models import Delivery, DeliveryAttempt
+    from apps.publishing.models import IdempotencyKey, Message
+
+    deleted = {}
+    with transaction.atomic(), connection.cursor() as cursor:
+        for model in (DeliveryAttempt, DeadLetter, Delivery, IdempotencyKey, Message):
+            cursor.execute(f"DELETE FROM {connection.ops.quote_name(model._meta.db_table)}")  # noqa: S608 - model metadata
+            deleted[model.__name__] = cursor.rowcount
+    return deleted
+
+
 def deliveries() -> dict[str, int]:
     from django.db.models import Count
 
@@ -78,6 +100,8 @@ def main(argv: list[str]) -> int:
         result: object = topology(rest[0])
     elif command == "wipe":
         result = wipe()
+    elif command == "empty":
+        result = empty()
     elif command == "deliveries":
         result = deliveries()
     else:
