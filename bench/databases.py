@@ -3,14 +3,17 @@
 SQLite: the schema is migrated once per run into a template, and every system gets its
 own copy, so no system inherits another's rows or caches. PostgreSQL (BENCH_DATABASE_URL):
 migrated once, then emptied before each system; its name must contain "bench", because
-everything in it is deleted.
+everything in it is deleted. The no-op DRF endpoint, which runs beside Switchboard's, gets
+a database of its own next to it (the same name + "_noop", created when missing).
 """
 
 import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
+from bench import systems
 from bench.stack import run_to_end
 
 SETTINGS = "bench.settings"
@@ -37,14 +40,16 @@ class Databases:
         env = self._env(base_env, url)
         if self.url:
             self._run(["-m", "bench.sb_setup", "wipe"], env)
+            _create_if_missing(self.url, _noop_url(self.url))
+            self._run(["manage.py", "migrate", "--noinput"], self._env(base_env, _noop_url(self.url)))
         self._run(["manage.py", "migrate", "--noinput"], env)
 
     def fresh(self, system: str, base_env: dict[str, str]) -> dict[str, str]:
         """Give `system` an empty migrated database; return the environment that points at it."""
         if self.url:
-            env = self._env(base_env, self.url)
-            self._run(["-m", "bench.sb_setup", "wipe"], env)
-            return {"DJANGO_SETTINGS_MODULE": SETTINGS, "DATABASE_URL": self.url}
+            url = _noop_url(self.url) if system == systems.NOOP_DRF else self.url
+            self._run(["-m", "bench.sb_setup", "wipe"], self._env(base_env, url))
+            return {"DJANGO_SETTINGS_MODULE": SETTINGS, "DATABASE_URL": url}
         path = self.run_dir / f"{system}.sqlite3"
         for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
             leftover.unlink(missing_ok=True)
@@ -58,3 +63,19 @@ class Databases:
 
     def _run(self, args: list[str], env: dict[str, str]) -> None:
         run_to_end(" ".join(args), [sys.executable, *args], env, self.run_dir / "setup.log", timeout=600)
+
+
+def _noop_url(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "_noop"))
+
+
+def _create_if_missing(admin_url: str, url: str) -> None:
+    """Create the PostgreSQL database `url` names, connecting through `admin_url`."""
+    import psycopg
+    from psycopg import sql
+
+    name = urlsplit(url).path.lstrip("/")
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
