@@ -28,6 +28,11 @@ pytestmark = pytest.mark.django_db
 TRANSACTION = ("SAVEPOINT", "RELEASE SAVEPOINT")
 
 
+def claim_statements() -> list[str]:
+    """The fast path's claim; on PostgreSQL its commit does not wait for the WAL flush."""
+    return ["SET", "UPDATE"] if connection.vendor == "postgresql" else ["UPDATE"]
+
+
 @pytest.fixture(autouse=True)
 def broker(private_redis: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Send deliveries to the private redis-server too."""
@@ -91,7 +96,7 @@ def test_a_publish_is_two_inserts_then_one_claim_and_one_redis_round_trip(
 
     assert statements(queries) == [
         "SAVEPOINT", "INSERT", "INSERT", "RELEASE SAVEPOINT",  # message and deliveries
-        "SAVEPOINT", "UPDATE", "RELEASE SAVEPOINT",  # after commit: claim, send
+        "SAVEPOINT", *claim_statements(), "RELEASE SAVEPOINT",  # after commit: claim, send
     ]  # fmt: skip
     assert commands == {"lpush": 2}  # one per delivery, in one pipeline (one round trip)
     assert Delivery.objects.filter(message=message, sent_at__isnull=False).count() == 2
@@ -114,7 +119,7 @@ def test_publish_many_costs_the_same_statements_for_forty_messages(
 
     assert statements(queries) == [
         "SAVEPOINT", "INSERT", "INSERT", "RELEASE SAVEPOINT",
-        "SAVEPOINT", "UPDATE", "RELEASE SAVEPOINT",
+        "SAVEPOINT", *claim_statements(), "RELEASE SAVEPOINT",
     ]  # fmt: skip
     assert commands == {"lpush": 4}  # two batch tasks of 20 per subscription, in one pipeline
     assert Delivery.objects.filter(message__in=results, sent_at__isnull=False).count() == 80
