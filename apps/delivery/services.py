@@ -90,8 +90,7 @@ def delivery_attempt_batch(
                 continue
             if delivery_id not in held:
                 logger.info("Delivery %s is running elsewhere; skipping this copy.", delivery_id)
-                counters.count(counters.duplicates(_subscription_name(queues[delivery_id])))
-                outcomes.append(DUPLICATE)
+                outcomes.append(_duplicate(_subscription_name(queues[delivery_id])))
                 continue
             start = held.pop(delivery_id)
             outcome = _attempt_held(
@@ -140,8 +139,7 @@ def _attempt_held(
     if delivery.state not in OPEN_STATES:
         logger.info("Delivery %s is %s already; skipping the duplicate.", delivery_id, delivery.state)
         finished.append((queue, delivery_id, True))
-        counters.count(counters.duplicates(delivery.subscription.name))
-        return DUPLICATE
+        return _duplicate(delivery.subscription.name)
     counted.discard(delivery_id)
     try:
         if start == 0:
@@ -169,6 +167,12 @@ def _queues_of(delivery_ids: list[int]) -> dict[int, str]:
     """Map each existing delivery to its subscription's queue (one query)."""
     rows = Delivery.objects.filter(pk__in=delivery_ids).values_list("pk", "subscription__name")
     return {pk: subscription_queue(name) for pk, name in rows}
+
+
+def _duplicate(subscription: str) -> str:
+    """Count a skipped copy of a delivery (a redelivery, a second send) and name the outcome."""
+    counters.count(counters.duplicates(subscription))
+    return DUPLICATE
 
 
 def _subscription_name(queue: str) -> str:
@@ -200,8 +204,7 @@ def _run(delivery: Delivery, attempt: int) -> str:
             consumer.handler(received)
             _mark_delivered(delivery.pk, attempt)
     except _AlreadyFinished:
-        counters.count(counters.duplicates(delivery.subscription.name))
-        return DUPLICATE
+        return _duplicate(delivery.subscription.name)
     except INFRASTRUCTURE_ERRORS:
         raise
     except retryable_errors(consumer) as exc:
@@ -309,8 +312,7 @@ def _failed(delivery: Delivery, attempt: int, exc: BaseException, *, retryable: 
             state=DeliveryState.RETRYING, attempts=attempt, last_error=error
         )
         if not updated:
-            counters.count(counters.duplicates(subscription.name))
-            return DUPLICATE
+            return _duplicate(subscription.name)
         return DeliveryState.RETRYING
     reason = DeadLetterReason.EXHAUSTED if retryable else DeadLetterReason.PERMANENT
     return delivery_kill(delivery=delivery, reason=reason, attempts=attempt, error=error)
@@ -323,7 +325,6 @@ def delivery_kill(*, delivery: Delivery, reason: DeadLetterReason, attempts: int
             state=DeliveryState.DEAD, attempts=attempts, last_error=error, finished_at=timezone.now()
         )
         if not updated:
-            counters.count(counters.duplicates(delivery.subscription.name))
-            return DUPLICATE
+            return _duplicate(delivery.subscription.name)
         deadletter_services.dead_letter_for_delivery(delivery=delivery, reason=reason, attempts=attempts, error=error)
     return DeliveryState.DEAD
