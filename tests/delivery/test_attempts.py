@@ -123,29 +123,19 @@ def test_an_attempt_that_meets_a_redis_error_frees_its_lease_for_the_requeued_co
     assert (delivery.state, delivery.attempts) == (DeliveryState.DELIVERED, 2)
 
 
+@pytest.mark.parametrize(
+    "error",
+    [pytest.param(RetryableError("late"), id="retryable"), pytest.param(ValueError("bad data"), id="permanent")],
+)
 def test_a_failure_recorded_after_another_copy_finished_is_a_counted_duplicate(
-    test_consumer: type[Behaviour],
+    test_consumer: type[Behaviour], error: Exception
 ) -> None:
     delivery = a_delivery(max_attempts=3)
 
     def finished_elsewhere() -> None:
         Delivery.objects.filter(pk=delivery.pk).update(state=DeliveryState.DELIVERED, attempts=1)
 
-    test_consumer.during, test_consumer.raises = finished_elsewhere, RetryableError("late")
-
-    assert services.delivery_attempt(delivery_id=delivery.pk) == services.DUPLICATE
-    assert duplicates(delivery) == 1
-
-
-def test_a_permanent_failure_after_another_copy_finished_is_a_counted_duplicate(
-    test_consumer: type[Behaviour],
-) -> None:
-    delivery = a_delivery()
-
-    def finished_elsewhere() -> None:
-        Delivery.objects.filter(pk=delivery.pk).update(state=DeliveryState.DELIVERED, attempts=1)
-
-    test_consumer.during, test_consumer.raises = finished_elsewhere, ValueError("bad data")
+    test_consumer.during, test_consumer.raises = finished_elsewhere, error
 
     assert services.delivery_attempt(delivery_id=delivery.pk) == services.DUPLICATE
     assert duplicates(delivery) == 1
