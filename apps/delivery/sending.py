@@ -1,18 +1,12 @@
 """Route messages to subscriptions and send the resulting deliveries to their queues."""
 
-import contextlib
 import logging
-import os
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
 
-import kombu
-import kombu.exceptions
-import kombu.pools
 import orjson
 import redis
 from django.db import connection, transaction
@@ -20,7 +14,7 @@ from django.utils import timezone
 
 from apps.core.redis import redis_client
 from apps.deadletters import services as deadletter_services
-from apps.delivery import counters, scheduler
+from apps.delivery import counters, scheduler, task_messages
 from apps.delivery import tasks as delivery_tasks
 from apps.delivery.models import Delivery
 from apps.publishing.models import Message
@@ -83,12 +77,7 @@ class OutboxEntry:
 
 
 # What sending to Redis raises when Redis is down, full (OOM) or unreachable.
-BROKER_ERRORS: tuple[type[BaseException], ...] = (
-    redis.RedisError,
-    kombu.exceptions.OperationalError,
-    kombu.exceptions.BatchPublishError,  # type: ignore[attr-defined] # kombu 5.7, not in its stubs
-    OSError,
-)
+BROKER_ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, OSError)
 
 
 def _send_after_commit(entries: list[OutboxEntry]) -> None:
@@ -216,63 +205,37 @@ def _unroutable(messages: list[Message]) -> None:
     transaction.on_commit(count)
 
 
-_sender_connections: dict[int, kombu.Connection] = {}
-
-
-def _sender_connection() -> kombu.Connection:
-    """Return this process's broker connection for sending deliveries.
-
-    It tries to connect once and never waits to retry (kombu's default retries for ~6 s on
-    every send): whatever cannot be sent stays in the outbox or the schedule, and the
-    relay tries again, so while Redis is away a publish still answers at once. One per
-    process id, so a forked process never shares its parent's sockets.
-    """
-    pid = os.getpid()
-    if pid not in _sender_connections:
-        app = delivery_tasks.deliver.app
-        # No retry of a timed-out command either: kombu then pipelines a batch of sends
-        # (one round trip), which it refuses to do when a pipeline could be replayed.
-        options = {**app.conf.broker_transport_options, "max_retries": 0, "retry_on_timeout": False}
-        _sender_connections[pid] = app.connection_for_write(transport_options=options)
-    return _sender_connections[pid]
-
-
-# Sending never retries (the outbox does), and carries no time limits: Celery would put
-# the sender's into the message, overriding the worker's own, which it checked at
-# start-up against its visibility timeout.
-SEND_OPTIONS: dict[str, Any] = {"retry": False, "time_limit": None, "soft_time_limit": None}
-
-
 def deliveries_send(
     entries: Iterable[scheduler.ScheduledDelivery], *, batch_sizes: dict[str, int] | None = None
 ) -> None:
-    """Send deliveries to their queues over one broker connection, in one pipeline.
+    """Send deliveries to their queues in one round trip to the broker.
 
     A subscription with batch_size > 1 gets one task per up to batch_size of its
-    deliveries. kombu buffers the LPUSHes and sends them in one round trip at the end;
-    if that fails, which of them reached Redis is unknown, so the caller keeps them all
-    unsent (the outbox) or claimed (the schedule): at least once, never lost.
+    deliveries. The broker client tries once and never waits to retry: while Redis is
+    away a publish still answers at once. If the round trip fails, which of the tasks
+    reached Redis is unknown, so the caller keeps them all unsent (the outbox) or claimed
+    (the schedule): at least once, never lost.
     """
     per_queue: dict[str, list[int]] = defaultdict(list)
     for entry in entries:
         per_queue[entry.queue].append(entry.delivery_id)
     if batch_sizes is None:
         batch_sizes = topology_selectors.subscription_batch_sizes()
-    tasks = sum(len(ids) if batch_sizes.get(queue, 1) <= 1 else 1 for queue, ids in per_queue.items())
-    with (
-        kombu.pools.producers[_sender_connection()].acquire(block=True) as producer,
-        producer.batch() if tasks > 1 else contextlib.nullcontext(),
-    ):
-        _publish(producer, per_queue, batch_sizes)
+    task_messages.tasks_push(task_messages.sender_client(), _delivery_tasks(per_queue, batch_sizes))
 
 
-def _publish(producer: kombu.Producer, per_queue: dict[str, list[int]], batch_sizes: dict[str, int]) -> None:
+def _delivery_tasks(per_queue: dict[str, list[int]], batch_sizes: dict[str, int]) -> Iterator[tuple[str, bytes]]:
+    """Yield (queue, task message): a deliver task per delivery, or a deliver_batch per chunk."""
     for queue, ids in per_queue.items():
         size = batch_sizes.get(queue, 1)
         if size <= 1:
             for delivery_id in ids:
-                delivery_tasks.deliver.apply_async(args=(delivery_id,), queue=queue, producer=producer, **SEND_OPTIONS)
+                yield queue, task_messages.task_message(task=DELIVER, args=(delivery_id,), queue=queue)
             continue
         for start in range(0, len(ids), size):
             chunk = ids[start : start + size]
-            delivery_tasks.deliver_batch.apply_async(args=(chunk,), queue=queue, producer=producer, **SEND_OPTIONS)
+            yield queue, task_messages.task_message(task=DELIVER_BATCH, args=(chunk,), queue=queue)
+
+
+DELIVER = delivery_tasks.deliver.name
+DELIVER_BATCH = delivery_tasks.deliver_batch.name

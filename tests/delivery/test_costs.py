@@ -15,7 +15,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.core.redis import redis_client
-from apps.delivery import registry, sending, services, tasks
+from apps.delivery import registry, services, tasks
 from apps.delivery.models import Delivery, DeliveryState
 from apps.delivery.registry import ReceivedMessage
 from apps.publishing.services import publish, publish_many
@@ -37,7 +37,6 @@ def claim_statements() -> list[str]:
 def broker(private_redis: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Send deliveries to the private redis-server too."""
     monkeypatch.setattr(tasks.deliver.app.conf, "broker_url", private_redis)
-    monkeypatch.setattr(sending, "_sender_connections", {})
 
 
 @pytest.fixture(autouse=True)
@@ -85,7 +84,7 @@ def test_a_publish_is_two_inserts_then_one_claim_and_one_redis_round_trip(
 ) -> None:
     two_subscriptions()
     with django_capture_on_commit_callbacks(execute=True):
-        publish(topic="orders.created", payload={"warm": "up"})  # loads the topology, declares the queues
+        publish(topic="orders.created", payload={"warm": "up"})  # loads the topology
 
     with (
         CaptureQueriesContext(connection) as queries,
@@ -98,7 +97,7 @@ def test_a_publish_is_two_inserts_then_one_claim_and_one_redis_round_trip(
         "SAVEPOINT", "INSERT", "INSERT", "RELEASE SAVEPOINT",  # message and deliveries
         "SAVEPOINT", *claim_statements(), "RELEASE SAVEPOINT",  # after commit: claim, send
     ]  # fmt: skip
-    assert commands == {"lpush": 2}  # one per delivery, in one pipeline (one round trip)
+    assert commands == {"lpush": 2}  # one per queue, in one pipeline (one round trip)
     assert Delivery.objects.filter(message=message, sent_at__isnull=False).count() == 2
 
 
@@ -121,7 +120,7 @@ def test_publish_many_costs_the_same_statements_for_forty_messages(
         "SAVEPOINT", "INSERT", "INSERT", "RELEASE SAVEPOINT",
         "SAVEPOINT", *claim_statements(), "RELEASE SAVEPOINT",
     ]  # fmt: skip
-    assert commands == {"lpush": 4}  # two batch tasks of 20 per subscription, in one pipeline
+    assert commands == {"lpush": 2}  # two batch tasks of 20 per queue, one LPUSH per queue, one round trip
     assert Delivery.objects.filter(message__in=results, sent_at__isnull=False).count() == 80
 
 
