@@ -225,9 +225,9 @@ def _reroute(dead_letters: list[DeadLetter], *, now: datetime, report: ReplayRep
     """Route unroutable messages again; link what they reach to the dead letter they came from."""
     by_message = {dl.message_id: dl for dl in dead_letters}
     created = sending.deliveries_create(messages=[dl.message for dl in by_message.values()])
-    for delivery in created:
-        delivery.replayed_from = by_message[delivery.message_id]
-    Delivery.objects.bulk_update(created, ["replayed_from"])
+    Delivery.objects.bulk_update(
+        [Delivery(pk=c.pk, replayed_from=by_message[c.message_id]) for c in created], ["replayed_from"]
+    )
     routed = {delivery.message_id for delivery in created}
     for dl in dead_letters:
         if dl.message_id in routed:

@@ -1,14 +1,16 @@
 """Routing at publish time: filter policies choose the deliveries; unroutable messages are
 counted and, per topic, kept as dead letters."""
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from apps.deadletters.models import DeadLetter, DeadLetterReason
 from apps.delivery import counters, tasks
-from apps.delivery.models import Delivery
-from apps.publishing.services import publish
+from apps.delivery.models import Delivery, DeliveryState
+from apps.publishing.services import publish, publish_many
 from apps.topology.models import UnroutablePolicy
 from tests.factories import SubscriptionFactory, TopicFactory
 
@@ -81,3 +83,30 @@ def test_a_publish_while_the_broker_is_unreachable_answers_without_waiting_to_re
     assert connects == [broker_port]
     assert len(callbacks) == 1
     assert list(Delivery.objects.filter(message=message).values_list("sent_at", flat=True)) == [None]
+
+
+@pytest.mark.django_db
+def test_deliveries_are_inserted_as_the_orm_would_create_them_in_order_across_chunks(
+    private_redis: str,
+) -> None:
+    """400 deliveries take three INSERTs of at most 150 rows; each row reads back whole."""
+    topic = TopicFactory(name="orders.created")
+    subscriptions = [SubscriptionFactory(name=f"s{n}", topic=topic, handler="inventory-reserve") for n in range(2)]
+    later = timezone.now() + timedelta(hours=1)
+
+    results = publish_many(
+        topic="orders.created", messages=[{"payload": {"n": n}, "deliver_at": later} for n in range(200)]
+    )
+
+    deliveries = list(Delivery.objects.order_by("pk"))
+    assert [(d.message_id, d.subscription_id) for d in deliveries] == [
+        (message.pk, subscription.pk)
+        for message in results
+        for subscription in subscriptions  # type: ignore[union-attr]
+    ]
+    assert {(d.state, d.attempts, d.last_error, d.finished_at, d.replayed_from_id) for d in deliveries} == {
+        (DeliveryState.PENDING, 0, "", None, None)
+    }
+    assert {d.not_before for d in deliveries} == {later}
+    assert len({d.created_at for d in deliveries}) == 1
+    assert deliveries[0].created_at == deliveries[0].updated_at
