@@ -91,12 +91,8 @@ def tasks_push(client: redis.Redis, messages: Iterable[tuple[str, bytes]]) -> No
     pipe.execute()
 
 
-@cache
 def broker_client(url: str, connect_timeout: float, timeout: float) -> redis.Redis:
-    """Return a client of the broker that never retries: what is not sent stays in the outbox.
-
-    One per broker URL and process (redis-py's pool opens new sockets after a fork).
-    """
+    """Return a client of the broker that never retries: what is not sent stays in the outbox."""
     return redis.Redis.from_url(
         url,
         socket_connect_timeout=connect_timeout,
@@ -107,8 +103,12 @@ def broker_client(url: str, connect_timeout: float, timeout: float) -> redis.Red
     )
 
 
+@cache
 def sender_client() -> redis.Redis:
-    """Return the client for Celery's broker (CELERY_BROKER_URL) with its socket timeouts."""
+    """Return the client for Celery's broker (CELERY_BROKER_URL) with its socket timeouts.
+
+    One per process: redis-py's pool opens new sockets in a forked child by itself.
+    """
     conf = delivery_tasks.deliver.app.conf
     options = conf.broker_transport_options or {}
     return broker_client(

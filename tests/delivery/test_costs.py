@@ -15,7 +15,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.core.redis import redis_client
-from apps.delivery import registry, services, tasks
+from apps.delivery import registry, services
 from apps.delivery.models import Delivery, DeliveryState
 from apps.delivery.registry import ReceivedMessage
 from apps.publishing.services import publish, publish_many
@@ -34,9 +34,8 @@ def claim_statements() -> list[str]:
 
 
 @pytest.fixture(autouse=True)
-def broker(private_redis: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def broker(celery_broker: str) -> None:
     """Send deliveries to the private redis-server too."""
-    monkeypatch.setattr(tasks.deliver.app.conf, "broker_url", private_redis)
 
 
 @pytest.fixture(autouse=True)

@@ -9,12 +9,6 @@ import pytest
 from apps.delivery import task_messages, tasks
 
 
-@pytest.fixture
-def broker(private_redis: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setattr(tasks.deliver.app.conf, "broker_url", private_redis)
-    return private_redis
-
-
 def comparable(raw: bytes) -> dict[str, Any]:
     """Decode a queue entry, its body too, and blank what is random per message."""
     entry = orjson.loads(raw)
@@ -27,7 +21,7 @@ def comparable(raw: bytes) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(("task", "args"), [(tasks.deliver, (7,)), (tasks.deliver_batch, ([7, 8, 9],))])
-def test_a_task_message_is_the_one_apply_async_writes(broker: str, task: Any, args: tuple[Any, ...]) -> None:
+def test_a_task_message_is_the_one_apply_async_writes(celery_broker: str, task: Any, args: tuple[Any, ...]) -> None:
     client = task_messages.sender_client()
     with task.app.connection_for_write() as connection:
         task.apply_async(
@@ -47,7 +41,7 @@ def test_a_task_message_is_the_one_apply_async_writes(broker: str, task: Any, ar
     assert comparable(ours)["properties"]["delivery_info"] == {"exchange": "", "routing_key": "sb.orders"}
 
 
-def test_tasks_push_sends_every_queue_in_one_round_trip_and_keeps_each_queues_order(broker: str) -> None:
+def test_tasks_push_sends_every_queue_in_one_round_trip_and_keeps_each_queues_order(celery_broker: str) -> None:
     client = task_messages.sender_client()
     messages = [
         ("sb.a", b"a1"),

@@ -17,6 +17,7 @@ from apps.publishing.services import (
     PublishError,
     UnknownTopic,
     publish,
+    publish_many,
 )
 from apps.topology.models import Topic
 from tests.factories import SubscriptionFactory, TopicFactory
@@ -178,3 +179,34 @@ def test_topic_is_checked_before_the_message(orders_topic: Topic) -> None:
     with pytest.raises(UnknownTopic):
         publish(topic="nope", payload={1, 2}, attributes=bad_attributes, key=bad_key)
     assert_nothing_written()
+
+
+def test_publish_many_stores_every_field_of_every_message_across_inserts(orders_topic: Topic) -> None:
+    """250 messages take three INSERTs of at most 100 rows; each reads back as it was built."""
+    items = [
+        {
+            "payload": {"n": n, "text": "grüße", "nested": [1, {"x": None}]},
+            "attributes": {"region": "eu"} if n % 2 else {},
+            "key": f"k{n}" if n % 3 else "",
+            "delay_seconds": 60 if n % 5 == 0 else None,
+            "ttl_seconds": 3600 if n % 7 == 0 else None,
+        }
+        for n in range(250)
+    ]
+
+    results = publish_many(topic="orders.created", messages=items)
+
+    stored = {m.pk: m for m in Message.objects.all()}
+    assert len(stored) == 250
+    for built in results:
+        assert isinstance(built, Message) and not built._state.adding
+        m = stored[built.pk]
+        assert (m.topic_id, m.payload, m.attributes, m.key) == (
+            built.topic_id,
+            built.payload,
+            built.attributes,
+            built.key,
+        )
+        assert (m.published_at, m.deliver_at, m.expires_at) == (built.published_at, built.deliver_at, built.expires_at)
+    assert sum(m.deliver_at is not None for m in stored.values()) == 50
+    assert sum(m.expires_at is not None for m in stored.values()) == 36
