@@ -15,6 +15,7 @@ of the task message), so a handler may run as long as its time limit allows.
   time is dead-lettered after the subscription's max attempts instead of looping.
 """
 
+import enum
 import logging
 import threading
 import time
@@ -35,10 +36,21 @@ STARTS_TTL_SECONDS = 7 * 24 * 3600
 KOMBU_UNACKED_INDEX = "unacked_index"
 
 # KEYS: running, then the start counter of each delivery. ARGV: lease end, now, starts
-# ttl, count (1: count a start of each delivery whose lease is taken), then the members.
-# Returns, per member, -1 when a live lease is held by another run, else its start
-# number (0 when not counted).
+# ttl, count, then the members. count: 1 counts a start of each delivery whose lease is
+# taken; 0 counts none; "fresh" counts them all if none of them was ever started (no
+# counter), else none. Returns, per member, -1 when a live lease is held by another run,
+# else its start number (0 when not counted).
 _TAKE = """
+local count = ARGV[4]
+if count == 'fresh' then
+  count = '1'
+  for i = 2, #KEYS do
+    if redis.call('EXISTS', KEYS[i]) == 1 then
+      count = '0'
+      break
+    end
+  end
+end
 local results = {}
 for i = 5, #ARGV do
   local current = redis.call('ZSCORE', KEYS[1], ARGV[i])
@@ -47,7 +59,7 @@ for i = 5, #ARGV do
   else
     redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i])
     local n = 0
-    if ARGV[4] == '1' then
+    if count == '1' then
       n = redis.call('INCR', KEYS[i - 3])
       redis.call('EXPIRE', KEYS[i - 3], ARGV[3])
     end
@@ -77,11 +89,21 @@ def _member(queue: str, delivery_id: int) -> bytes:
     return scheduler.ScheduledDelivery(queue=queue, delivery_id=delivery_id).encode()
 
 
-def leases_take(client: redis.Redis, entries: list[tuple[str, int]], *, count_starts: bool) -> list[int]:
+class CountStarts(enum.Enum):
+    """Which starts `leases_take` counts."""
+
+    ALL = "1"
+    NONE = "0"
+    # All of them if none of the deliveries ever started (a first run), else none: a
+    # redelivery after a crash counts each start as it begins (`lease_count_start`).
+    IF_FRESH = "fresh"
+
+
+def leases_take(client: redis.Redis, entries: list[tuple[str, int]], *, count_starts: CountStarts) -> list[int]:
     """Take the leases of several deliveries, (queue, delivery id) each, in one round trip.
 
-    Return, per entry, -1 if it is running elsewhere, else its start number when
-    `count_starts`, else 0 (count each start with `lease_count_start` right before it).
+    Return, per entry, -1 if it is running elsewhere, else its start number if its start
+    was counted, else 0 (count each start with `lease_count_start` right before it).
     """
     if not entries:
         return []
@@ -94,7 +116,7 @@ def leases_take(client: redis.Redis, entries: list[tuple[str, int]], *, count_st
         str(now + lease_seconds()),
         str(now),
         str(STARTS_TTL_SECONDS),
-        "1" if count_starts else "0",
+        count_starts.value,
         *[_member(queue, delivery_id).decode() for queue, delivery_id in entries],
     )
     return [int(n) for n in starts]  # type: ignore[union-attr]

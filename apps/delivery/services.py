@@ -1,8 +1,10 @@
 """Run attempts of deliveries and record their outcomes: delivered, retrying or dead."""
 
+import contextlib
 import logging
 import time
 import traceback
+from collections.abc import Iterable
 from functools import cache
 
 import django.db
@@ -58,10 +60,17 @@ def delivery_attempt_batch(
     Every lease is taken first, in one Redis round trip, and the deliveries are loaded
     after it, in one query: a copy that finished elsewhere before the lease was taken is
     seen finished, and one that holds the lease is skipped. Both are duplicates (a
-    redelivery after a crash, a second send): skipped and counted. A start is counted
-    right before each delivery runs (a batch counts each with the previous one's lease
-    release, one round trip), so a poison message that kills its worker is charged its
-    own starts, never those of the deliveries queued behind it.
+    redelivery after a crash, a second send): skipped and counted.
+
+    Starts are counted so that a poison message that kills its worker is dead-lettered:
+    - a first run of a batch counts every start with the leases, and a transactional
+      consumer's batch runs in one database transaction, each delivery in its own
+      savepoint (one commit, not one per delivery). A crash then charges every delivery
+      of the batch one start and rolls back all of their effects;
+    - a batch holding a delivery that started before (a redelivery) counts each start
+      right before it runs (with the previous lease's release, one round trip) and
+      commits each delivery on its own, so the poison message is charged its own starts,
+      never those of the deliveries queued behind it.
 
     `queue` is the queue the task came from, its subscription's; without it the queues
     are looked up (one more query). `broker_tag` names the task message, whose
@@ -70,8 +79,8 @@ def delivery_attempt_batch(
     client = redis_client()
     queues = _queues_of(delivery_ids) if queue is None else dict.fromkeys(delivery_ids, queue)
     leased = list(dict.fromkeys(i for i in delivery_ids if i in queues))
-    single = len(leased) == 1
-    taken = leases.leases_take(client, [(queues[i], i) for i in leased], count_starts=single)
+    count = leases.CountStarts.ALL if len(leased) == 1 else leases.CountStarts.IF_FRESH
+    taken = leases.leases_take(client, [(queues[i], i) for i in leased], count_starts=count)
     held = {i: start for i, start in zip(leased, taken, strict=True) if start >= 0}
     keeper = leases.lease_keeper(client)
     for delivery_id in held:
@@ -79,33 +88,43 @@ def delivery_attempt_batch(
     # Leases to release with the next round trip, as (queue, delivery id, final).
     finished: list[tuple[str, int, bool]] = []
     # Starts counted for deliveries whose attempt has not begun: uncounted on an error.
-    counted = set(held) if single else set()
+    counted = {i for i, start in held.items() if start > 0}
     outcomes: list[str] = []
+    one_transaction = False
     try:
         loaded = selectors.deliveries_for_attempt(list(held))
-        for delivery_id in delivery_ids:
-            if delivery_id not in queues:
-                logger.warning("Delivery %s does not exist (deleted?); skipping it.", delivery_id)
-                outcomes.append(MISSING)
-                continue
-            if delivery_id not in held:
-                logger.info("Delivery %s is running elsewhere; skipping this copy.", delivery_id)
-                outcomes.append(_duplicate(_subscription_name(queues[delivery_id])))
-                continue
-            start = held.pop(delivery_id)
-            outcome = _attempt_held(
-                client, loaded.get(delivery_id), delivery_id, queues[delivery_id], start, finished, counted, broker_tag
-            )
-            outcomes.append(outcome)
-    except Exception:
-        # Redis or the database failed: the task message goes back to the queue (see
-        # tasks), so free the leases for its next copy. A start counted for an attempt
-        # that never began is taken back; one that began still counts.
-        _release_after_error(client, finished + [(queues[i], i, False) for i in held], counted)
-        raise
+        one_transaction = len(counted) > 1 and _transactional(loaded.values())
+        with transaction.atomic() if one_transaction else contextlib.nullcontext():
+            for delivery_id in delivery_ids:
+                if delivery_id not in queues:
+                    logger.warning("Delivery %s does not exist (deleted?); skipping it.", delivery_id)
+                    outcomes.append(MISSING)
+                    continue
+                if delivery_id not in held:
+                    logger.info("Delivery %s is running elsewhere; skipping this copy.", delivery_id)
+                    outcomes.append(_duplicate(_subscription_name(queues[delivery_id])))
+                    continue
+                start = held.pop(delivery_id)
+                outcome = _attempt_held(
+                    client,
+                    loaded.get(delivery_id),
+                    delivery_id,
+                    queues[delivery_id],
+                    start,
+                    finished,
+                    counted,
+                    broker_tag,
+                )
+                outcomes.append(outcome)
     except BaseException:
-        # Interrupted (hard time limit, cold shutdown): the running delivery keeps its
-        # lease (see _attempt_held); those not started yet are freed, if Redis answers.
+        # Redis or the database failed (Exception): the task message goes back to the
+        # queue (see tasks), so free the leases for its next copy. Interrupted (hard time
+        # limit, cold shutdown): the running delivery keeps its lease (see _attempt_held),
+        # the others are freed, if Redis answers. A start counted for an attempt that
+        # never began is taken back; one that began still counts, and so does one whose
+        # outcome the batch's transaction just rolled back.
+        if one_transaction:
+            finished = [(q, i, False) for q, i, _ in finished]
         _release_after_error(client, finished + [(queues[i], i, False) for i in held], counted)
         raise
     finally:
@@ -113,6 +132,19 @@ def delivery_attempt_batch(
             keeper.release(queue=queues[delivery_id], delivery_id=delivery_id, broker_tag=broker_tag)
     leases.leases_finish(client, finished)
     return outcomes
+
+
+def _transactional(deliveries: Iterable[Delivery]) -> bool:
+    """Say whether a batch's deliveries all go to one transactional consumer (a Python handler)."""
+    subscriptions = {delivery.subscription_id: delivery.subscription for delivery in deliveries}
+    if len(subscriptions) != 1:
+        return False
+    (subscription,) = subscriptions.values()
+    return (
+        subscription.consumer_kind == ConsumerKind.PYTHON
+        and registry.consumer_exists(subscription.handler)
+        and registry.consumer_get(subscription.handler).transactional
+    )
 
 
 def _attempt_held(

@@ -17,6 +17,7 @@ from apps.deadletters.models import DeadLetter
 from apps.delivery import counters, leases, registry, services, tasks
 from apps.delivery.models import Delivery, DeliveryState
 from apps.delivery.registry import ReceivedMessage
+from apps.publishing.models import Message
 from tests.factories import DeliveryFactory, SubscriptionFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_redis")]
@@ -147,3 +148,66 @@ def test_the_broker_tag_is_read_from_the_task_message_properties() -> None:
     assert tasks._broker_tag(task) == "5f0c-tag"  # type: ignore[arg-type]
     task.request.properties = None
     assert tasks._broker_tag(task) is None  # type: ignore[arg-type]
+
+
+def test_an_interrupted_first_run_of_a_transactional_batch_rolls_back_every_effect_and_keeps_begun_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A first run of a batch commits once: interrupted at its second delivery (a hard
+    time limit), the first one's effect and delivered mark roll back with it. The two that
+    began keep their start; the third, never begun, is uncounted; only the interrupted
+    one keeps its lease."""
+    ran: list[str] = []
+
+    @registry.consumer("test-batch-effects")
+    def handle(message: ReceivedMessage) -> None:
+        ran.append(message.id)
+        Delivery.objects.filter(message_id=message.id).update(last_error=f"effect {len(ran)}")
+        if len(ran) == 2:
+            raise SystemExit("hard time limit")
+
+    sub = SubscriptionFactory.create(handler="test-batch-effects", batch_size=10)
+    deliveries = [DeliveryFactory.create(subscription=sub, message__topic=sub.topic) for _ in range(3)]
+
+    with pytest.raises(SystemExit):
+        services.delivery_attempt_batch(delivery_ids=[d.pk for d in deliveries])
+
+    assert len(ran) == 2
+    assert (
+        list(Delivery.objects.order_by("pk").values_list("state", "attempts", "last_error"))
+        == [(DeliveryState.PENDING, 0, "")] * 3
+    )
+    assert [starts(d) for d in deliveries] == [1, 1, 0]
+    assert [lease_held(d) for d in deliveries] == [False, True, False]
+
+
+def test_a_failing_delivery_in_a_transactional_batch_rolls_back_alone(test_consumer: type[Behaviour]) -> None:
+    """Each delivery of a batch has its own savepoint: a handler's error undoes its own
+    writes and records its failure; the others commit as delivered."""
+
+    @registry.consumer("test-batch-savepoints", retry_for=(RetryableError,))
+    def handle(message: ReceivedMessage) -> None:
+        Message.objects.filter(pk=message.id).update(key="effect")
+        if message.payload.get("fail"):
+            raise RetryableError("try later")
+
+    sub = SubscriptionFactory.create(handler="test-batch-savepoints", batch_size=10, max_attempts=3)
+    deliveries = [
+        DeliveryFactory.create(subscription=sub, message__topic=sub.topic, message__payload={"fail": n == 1})
+        for n in range(3)
+    ]
+
+    outcomes = services.delivery_attempt_batch(delivery_ids=[d.pk for d in deliveries])
+
+    assert outcomes == [DeliveryState.DELIVERED, DeliveryState.RETRYING, DeliveryState.DELIVERED]
+    rows = list(Delivery.objects.order_by("pk").values_list("state", "attempts", "last_error"))
+    assert [row[:2] for row in rows] == [
+        (DeliveryState.DELIVERED, 1),
+        (DeliveryState.RETRYING, 1),
+        (DeliveryState.DELIVERED, 1),
+    ]
+    assert "RetryableError: try later" in rows[1][2]
+    keys = [Message.objects.get(pk=d.message_id).key for d in deliveries]
+    assert keys == ["effect", "", "effect"]
+    assert [lease_held(d) for d in deliveries] == [False] * 3
+    assert [starts(d) for d in deliveries] == [None, 1, None]

@@ -15,7 +15,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.core.redis import redis_client
-from apps.delivery import registry, services
+from apps.delivery import leases, registry, services
 from apps.delivery.models import Delivery, DeliveryState
 from apps.delivery.registry import ReceivedMessage
 from apps.publishing.services import publish, publish_many
@@ -141,14 +141,47 @@ def test_a_delivery_attempt_is_one_load_and_the_ledger_write_in_the_handlers_tra
     assert counting_consumer == [str(message.id)]
 
 
-def test_a_batch_takes_its_leases_at_once_and_counts_each_start_as_it_runs(counting_consumer: list[str]) -> None:
+def test_a_first_run_of_a_batch_counts_every_start_with_its_leases_and_commits_once(
+    counting_consumer: list[str],
+) -> None:
     two_subscriptions(batch_size=50)
     messages = publish_many(topic="orders.created", messages=[{"payload": {"n": n}} for n in range(5)])
     ids = list(Delivery.objects.filter(subscription__name="billing-charge").order_by("pk").values_list("pk", flat=True))
 
-    with CaptureQueriesContext(connection) as queries:
+    with CaptureQueriesContext(connection) as queries, redis_commands() as commands:
         outcomes = services.delivery_attempt_batch(delivery_ids=ids, queue="sb.billing-charge")
 
     assert outcomes == [DeliveryState.DELIVERED] * 5
-    assert statements(queries) == ["SELECT"] + ["SAVEPOINT", "UPDATE", "RELEASE SAVEPOINT"] * 5
+    # One transaction (a savepoint inside the test's) around a savepoint per delivery.
+    assert statements(queries) == [
+        "SELECT", "SAVEPOINT", *["SAVEPOINT", "UPDATE", "RELEASE SAVEPOINT"] * 5, "RELEASE SAVEPOINT",
+    ]  # fmt: skip
+    # Two round trips: one EVAL takes the 5 leases and counts the 5 starts (none existed);
+    # one pipeline releases the leases and forgets the starts.
+    assert commands == {"eval": 1, "exists": 5, "zscore": 5, "zadd": 5, "incr": 5, "expire": 5, "zrem": 5, "del": 5}
     assert sorted(counting_consumer) == sorted(str(m.id) for m in messages)  # type: ignore[union-attr]
+    assert list(Delivery.objects.filter(pk__in=ids).values_list("attempts", flat=True)) == [1] * 5
+
+
+def test_a_redelivered_batch_counts_each_start_as_it_runs_and_commits_each_delivery(
+    counting_consumer: list[str],
+) -> None:
+    """After a crash (a start counted and never finished) the poison message must be
+    charged its own starts, not those of the deliveries behind it."""
+    two_subscriptions(batch_size=50)
+    publish_many(topic="orders.created", messages=[{"payload": {"n": n}} for n in range(3)])
+    ids = list(Delivery.objects.filter(subscription__name="billing-charge").order_by("pk").values_list("pk", flat=True))
+    redis_client().set(f"{leases.STARTS_KEY_PREFIX}{ids[0]}", 1)  # its worker died running it
+
+    with CaptureQueriesContext(connection) as queries, redis_commands() as commands:
+        outcomes = services.delivery_attempt_batch(delivery_ids=ids, queue="sb.billing-charge")
+
+    assert outcomes == [DeliveryState.DELIVERED] * 3
+    assert statements(queries) == ["SELECT"] + ["SAVEPOINT", "UPDATE", "RELEASE SAVEPOINT"] * 3
+    # The EVAL finds a start counter and counts nothing; each start is counted right before
+    # its delivery runs, with the previous lease's release (3 pipelines); a last pipeline
+    # releases the last lease.
+    assert commands == {
+        "eval": 1, "exists": 1, "zscore": 3, "zadd": 3, "incrby": 3, "expire": 3, "zrem": 3, "del": 3,
+    }  # fmt: skip
+    assert list(Delivery.objects.filter(pk__in=ids).order_by("pk").values_list("attempts", flat=True)) == [2, 1, 1]
