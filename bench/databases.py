@@ -4,7 +4,7 @@ SQLite: the schema is migrated once per run into a template, and every system ge
 own copy, so no system inherits another's rows or caches. PostgreSQL (BENCH_DATABASE_URL):
 migrated once, then emptied before each system; its name must contain "bench", because
 everything in it is deleted. The no-op DRF endpoint, which runs beside Switchboard's, gets
-a database of its own next to it (the same name + "_noop", created when missing).
+a database of its own next to it (the same name + "_noop"); both are created when missing.
 """
 
 import sqlite3
@@ -39,8 +39,9 @@ class Databases:
         say(f"migrating the benchmark database ({self.description})")
         env = self._env(base_env, url)
         if self.url:
+            _create_if_missing(self.url)
+            _create_if_missing(_noop_url(self.url))
             self._run(["-m", "bench.sb_setup", "wipe"], env)
-            _create_if_missing(self.url, _noop_url(self.url))
             self._run(["manage.py", "migrate", "--noinput"], self._env(base_env, _noop_url(self.url)))
         self._run(["manage.py", "migrate", "--noinput"], env)
 
@@ -70,12 +71,17 @@ def _noop_url(url: str) -> str:
     return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "_noop"))
 
 
-def _create_if_missing(admin_url: str, url: str) -> None:
-    """Create the PostgreSQL database `url` names, connecting through `admin_url`."""
+def _create_if_missing(url: str) -> None:
+    """Create the PostgreSQL database `url` names, through the server's `postgres` database."""
     import psycopg
     from psycopg import sql
 
-    name = urlsplit(url).path.lstrip("/")
-    with psycopg.connect(admin_url, autocommit=True) as connection:
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    if "bench" not in name:
+        raise SystemExit(
+            f"Refusing to use database {name!r}: the benchmark empties it, so its name must contain 'bench'."
+        )
+    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as connection:
         if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
             connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
