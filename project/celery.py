@@ -31,7 +31,8 @@ app.conf.update(
     worker_prefetch_multiplier=1,
     # Outcomes live in Switchboard's own ledger; Celery results would only fill Redis.
     task_ignore_result=True,
-    # Task events: CELERY_WORKER_SEND_TASK_EVENTS, CELERY_TASK_SEND_SENT_EVENT in settings.
+    # Task events: CELERY_WORKER_SEND_TASK_EVENTS in settings. Deliveries are written to
+    # their queues directly (apps.delivery.task_messages), so there is no task-sent event.
     # Keep retrying the broker at start-up, so a worker started before Redis waits.
     broker_connection_retry_on_startup=True,
     broker_connection_max_retries=None,

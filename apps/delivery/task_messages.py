@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 import redis
 from celery.utils.nodenames import anon_nodename
+from django.core.exceptions import ImproperlyConfigured
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -111,6 +112,11 @@ def sender_client() -> redis.Redis:
     """
     conf = delivery_tasks.deliver.app.conf
     options = conf.broker_transport_options or {}
+    if options.get("global_keyprefix"):
+        raise ImproperlyConfigured(
+            "CELERY_BROKER_TRANSPORT_OPTIONS['global_keyprefix'] is not supported: deliveries are written "
+            "to the queue named sb.<subscription>; use a Redis database of its own instead."
+        )
     return broker_client(
         str(conf.broker_url), float(options.get("socket_connect_timeout", 2)), float(options.get("socket_timeout", 10))
     )

@@ -176,8 +176,6 @@ CELERY_DB_REUSE_MAX = 1000
 # delivery. Flower turns them on in running workers by itself (its enable_events, every
 # few seconds), so they flow while Flower runs; set this to send them from the start.
 CELERY_WORKER_SEND_TASK_EVENTS = env.bool("CELERY_WORKER_SEND_TASK_EVENTS", default=False)
-# The publisher's task-sent event: one more PUBLISH per delivery sent.
-CELERY_TASK_SEND_SENT_EVENT = env.bool("CELERY_TASK_SEND_SENT_EVENT", default=False)
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": CELERY_BROKER_VISIBILITY_TIMEOUT,

@@ -5,6 +5,7 @@ from typing import Any
 
 import orjson
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 
 from apps.delivery import task_messages, tasks
 
@@ -65,3 +66,13 @@ def test_the_broker_client_never_retries() -> None:
 
     assert client.get_retry() is not None
     assert client.get_retry()._retries == 0  # type: ignore[union-attr]
+
+
+def test_a_key_prefix_for_the_broker_is_refused_with_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(tasks.deliver.app.conf, "broker_transport_options", {"global_keyprefix": "app1:"})
+    task_messages.sender_client.cache_clear()
+    try:
+        with pytest.raises(ImproperlyConfigured, match="global_keyprefix"):
+            task_messages.sender_client()
+    finally:
+        task_messages.sender_client.cache_clear()
