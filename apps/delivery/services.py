@@ -1,5 +1,6 @@
 """Run attempts of deliveries and record their outcomes: delivered, retrying or dead."""
 
+import collections
 import contextlib
 import logging
 import time
@@ -47,6 +48,9 @@ def delivery_attempt(*, delivery_id: int, broker_tag: str | None = None, queue: 
     return delivery_attempt_batch(delivery_ids=[delivery_id], broker_tag=broker_tag, queue=queue)[0]
 
 
+# A batch's transaction commits after at most this long, and the batch goes on in a new one.
+BATCH_COMMIT_SECONDS = 0.5
+
 MISSING = "missing"
 DUPLICATE = "duplicate"
 FINAL_OUTCOMES = {DeliveryState.DELIVERED, DeliveryState.DEAD, DUPLICATE, MISSING}
@@ -65,8 +69,9 @@ def delivery_attempt_batch(
     Starts are counted so that a poison message that kills its worker is dead-lettered:
     - a first run of a batch counts every start with the leases, and a transactional
       consumer's batch runs in one database transaction, each delivery in its own
-      savepoint (one commit, not one per delivery). A crash then charges every delivery
-      of the batch one start and rolls back all of their effects;
+      savepoint (one commit, not one per delivery; a long batch commits every
+      BATCH_COMMIT_SECONDS). A crash then charges every delivery of the batch one start
+      and rolls back the effects not committed yet;
     - a batch holding a delivery that started before (a redelivery) counts each start
       right before it runs (with the previous lease's release, one round trip) and
       commits each delivery on its own, so the poison message is charged its own starts,
@@ -90,32 +95,37 @@ def delivery_attempt_batch(
     # Starts counted for deliveries whose attempt has not begun: uncounted on an error.
     counted = {i for i, start in held.items() if start > 0}
     outcomes: list[str] = []
+    remaining = collections.deque(delivery_ids)
     one_transaction = False
+
+    def attempt_next() -> str:
+        delivery_id = remaining.popleft()
+        if delivery_id not in queues:
+            logger.warning("Delivery %s does not exist (deleted?); skipping it.", delivery_id)
+            return MISSING
+        if delivery_id not in held:
+            logger.info("Delivery %s is running elsewhere; skipping this copy.", delivery_id)
+            return _duplicate(_subscription_name(queues[delivery_id]))
+        start = held.pop(delivery_id)
+        return _attempt_held(
+            client, loaded.get(delivery_id), delivery_id, queues[delivery_id], start, finished, counted, broker_tag
+        )
+
     try:
         loaded = selectors.deliveries_for_attempt(list(held))
         one_transaction = len(counted) > 1 and _transactional(loaded.values())
-        with transaction.atomic() if one_transaction else contextlib.nullcontext():
-            for delivery_id in delivery_ids:
-                if delivery_id not in queues:
-                    logger.warning("Delivery %s does not exist (deleted?); skipping it.", delivery_id)
-                    outcomes.append(MISSING)
-                    continue
-                if delivery_id not in held:
-                    logger.info("Delivery %s is running elsewhere; skipping this copy.", delivery_id)
-                    outcomes.append(_duplicate(_subscription_name(queues[delivery_id])))
-                    continue
-                start = held.pop(delivery_id)
-                outcome = _attempt_held(
-                    client,
-                    loaded.get(delivery_id),
-                    delivery_id,
-                    queues[delivery_id],
-                    start,
-                    finished,
-                    counted,
-                    broker_tag,
-                )
-                outcomes.append(outcome)
+        while remaining:
+            # A long batch commits every BATCH_COMMIT_SECONDS, so that (on SQLite) it
+            # does not hold the database's write lock for the whole batch.
+            with transaction.atomic() if one_transaction else contextlib.nullcontext():
+                commit_by = time.monotonic() + BATCH_COMMIT_SECONDS
+                while remaining:
+                    outcomes.append(attempt_next())
+                    if one_transaction and time.monotonic() >= commit_by:
+                        break
+            if remaining:
+                leases.leases_finish(client, finished)  # committed: free them for good
+                finished.clear()
     except BaseException:
         # Redis or the database failed (Exception): the task message goes back to the
         # queue (see tasks), so free the leases for its next copy. Interrupted (hard time

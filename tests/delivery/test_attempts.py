@@ -211,3 +211,30 @@ def test_a_failing_delivery_in_a_transactional_batch_rolls_back_alone(test_consu
     assert keys == ["effect", "", "effect"]
     assert [lease_held(d) for d in deliveries] == [False] * 3
     assert [starts(d) for d in deliveries] == [None, 1, None]
+
+
+def test_a_long_transactional_batch_commits_as_it_goes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With BATCH_COMMIT_SECONDS run out after every delivery, each commits on its own: an
+    interruption at the second keeps the first delivered and its lease released."""
+    monkeypatch.setattr(services, "BATCH_COMMIT_SECONDS", 0.0)
+    ran: list[str] = []
+
+    @registry.consumer("test-batch-commits")
+    def handle(message: ReceivedMessage) -> None:
+        ran.append(message.id)
+        if len(ran) == 2:
+            raise SystemExit("hard time limit")
+
+    sub = SubscriptionFactory.create(handler="test-batch-commits", batch_size=10)
+    deliveries = [DeliveryFactory.create(subscription=sub, message__topic=sub.topic) for _ in range(3)]
+
+    with pytest.raises(SystemExit):
+        services.delivery_attempt_batch(delivery_ids=[d.pk for d in deliveries])
+
+    assert list(Delivery.objects.order_by("pk").values_list("state", "attempts")) == [
+        (DeliveryState.DELIVERED, 1),
+        (DeliveryState.PENDING, 0),
+        (DeliveryState.PENDING, 0),
+    ]
+    assert [starts(d) for d in deliveries] == [None, 1, 0]
+    assert [lease_held(d) for d in deliveries] == [False, True, False]
