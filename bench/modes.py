@@ -60,8 +60,8 @@ def run_context(mode: Mode, redis: RedisServer, databases: Databases, started: f
         "Worker RSS sums each worker process tree (psutil); Switchboard's prefork children are recycled"
         " every CELERY_WORKER_MAX_TASKS_PER_CHILD tasks (10,000 by default).",
         "The Switchboard consumer is transactional (the default): handler and ledger write in one transaction.",
-        "Celery workers log at WARNING (no per-task lines); Switchboard's workers also send task events"
-        " (for Flower), as project/celery.py configures them.",
+        "Celery workers log at WARNING (no per-task lines); Switchboard's workers keep its configuration"
+        " (task events off unless CELERY_WORKER_SEND_TASK_EVENTS; Flower turns them on while it runs).",
     ]
     if mode.name == "quick":
         notes.append(
