@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.core.redis import redis_client
+from apps.core.sql import rows_per_insert
 from apps.deadletters import services as deadletter_services
 from apps.delivery import counters, scheduler, task_messages
 from apps.delivery import tasks as delivery_tasks
@@ -73,8 +74,9 @@ class CreatedDelivery:
     message_id: UUID
 
 
-# Rows per INSERT: SQLite takes at most 999 parameters in older builds.
-_INSERT_ROWS = 150
+_DELIVERY_COLUMNS = (
+    "message_id", "subscription_id", "state", "attempts", "last_error", "created_at", "updated_at", "not_before",
+)  # fmt: skip
 
 
 def _deliveries_insert(rows: list[tuple[Message, Subscription, datetime | None]]) -> list[int]:
@@ -90,8 +92,9 @@ def _deliveries_insert(rows: list[tuple[Message, Subscription, datetime | None]]
     now = ops.adapt_datetimefield_value(timezone.now())
     message_pk = Message._meta.get_field("id")
     with connection.cursor() as cursor:
-        for start in range(0, len(rows), _INSERT_ROWS):
-            chunk = rows[start : start + _INSERT_ROWS]
+        per_insert = rows_per_insert(len(_DELIVERY_COLUMNS))
+        for start in range(0, len(rows), per_insert):
+            chunk = rows[start : start + per_insert]
             params: list[Any] = []
             for message, subscription, due in chunk:
                 params += [
@@ -112,19 +115,9 @@ def _deliveries_insert(rows: list[tuple[Message, Subscription, datetime | None]]
 @lru_cache(maxsize=64)
 def _deliveries_insert_sql(rows: int) -> str:
     q = connection.ops.quote_name
-    columns = [
-        "message_id",
-        "subscription_id",
-        "state",
-        "attempts",
-        "last_error",
-        "created_at",
-        "updated_at",
-        "not_before",
-    ]
-    values = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    values = "(" + ", ".join(["%s"] * len(_DELIVERY_COLUMNS)) + ")"
     return (
-        f"INSERT INTO {q(Delivery._meta.db_table)} ({', '.join(q(c) for c in columns)})"  # noqa: S608 - model metadata
+        f"INSERT INTO {q(Delivery._meta.db_table)} ({', '.join(q(c) for c in _DELIVERY_COLUMNS)})"  # noqa: S608 - model metadata
         f" VALUES {', '.join([values] * rows)} RETURNING {q('id')}"
     )
 

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.core.sql import rows_per_insert
 from apps.delivery import sending as delivery_sending
 from apps.publishing.models import Message
 from apps.topology import selectors as topology_selectors
@@ -133,9 +134,8 @@ def publish_many(*, topic: str, messages: Sequence[Mapping[str, Any]]) -> list[M
     return results
 
 
-# Message columns, in INSERT order; rows per INSERT stay far below SQLite's 999 parameters.
+# Message columns, in INSERT order.
 _MESSAGE_COLUMNS = ("id", "topic_id", "payload", "attributes", "key", "published_at", "deliver_at", "expires_at")
-_INSERT_ROWS = 100
 
 
 def _messages_insert(messages: list[Message]) -> None:
@@ -151,8 +151,9 @@ def _messages_insert(messages: list[Message]) -> None:
     id_field, payload_field, attributes_field = fields["id"], fields["payload"], fields["attributes"]
     adapt_datetime = connection.ops.adapt_datetimefield_value
     with connection.cursor() as cursor:
-        for start in range(0, len(messages), _INSERT_ROWS):
-            chunk = messages[start : start + _INSERT_ROWS]
+        per_insert = rows_per_insert(len(_MESSAGE_COLUMNS))
+        for start in range(0, len(messages), per_insert):
+            chunk = messages[start : start + per_insert]
             params: list[Any] = []
             for m in chunk:
                 params += [
