@@ -1,5 +1,7 @@
 """Helpers for the few statements written by hand on the hot paths."""
 
+from functools import lru_cache
+
 from django.db import connection
 
 # Rows per multi-row INSERT where the database sets no limit on parameters.
@@ -14,3 +16,12 @@ def rows_per_insert(columns: int) -> int:
     """
     limit = connection.features.max_query_params
     return MAX_ROWS_PER_INSERT if limit is None else max(1, min(MAX_ROWS_PER_INSERT, limit // columns))
+
+
+@lru_cache(maxsize=128)
+def insert_sql(table: str, columns: tuple[str, ...], rows: int, returning: str | None = None) -> str:
+    """Return `INSERT INTO table (columns) VALUES (...), ... [RETURNING returning]` for `rows` rows."""
+    q = connection.ops.quote_name
+    values = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    sql = f"INSERT INTO {q(table)} ({', '.join(q(c) for c in columns)}) VALUES {', '.join([values] * rows)}"  # noqa: S608 - names from model metadata
+    return f"{sql} RETURNING {q(returning)}" if returning else sql

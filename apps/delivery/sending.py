@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.core.redis import redis_client
-from apps.core.sql import rows_per_insert
+from apps.core.sql import insert_sql, rows_per_insert
 from apps.deadletters import services as deadletter_services
 from apps.delivery import counters, scheduler, task_messages
 from apps.delivery import tasks as delivery_tasks
@@ -107,19 +107,9 @@ def _deliveries_insert(rows: list[tuple[Message, Subscription, datetime | None]]
                     now,
                     None if due is None else ops.adapt_datetimefield_value(due),
                 ]
-            cursor.execute(_deliveries_insert_sql(len(chunk)), params)
+            cursor.execute(insert_sql(Delivery._meta.db_table, _DELIVERY_COLUMNS, len(chunk), returning="id"), params)
             ids += [row[0] for row in cursor.fetchall()]
     return ids
-
-
-@lru_cache(maxsize=64)
-def _deliveries_insert_sql(rows: int) -> str:
-    q = connection.ops.quote_name
-    values = "(" + ", ".join(["%s"] * len(_DELIVERY_COLUMNS)) + ")"
-    return (
-        f"INSERT INTO {q(Delivery._meta.db_table)} ({', '.join(q(c) for c in _DELIVERY_COLUMNS)})"  # noqa: S608 - model metadata
-        f" VALUES {', '.join([values] * rows)} RETURNING {q('id')}"
-    )
 
 
 @dataclass(frozen=True)

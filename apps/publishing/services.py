@@ -4,7 +4,6 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -12,7 +11,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.core.sql import rows_per_insert
+from apps.core.sql import insert_sql, rows_per_insert
 from apps.delivery import sending as delivery_sending
 from apps.publishing.models import Message
 from apps.topology import selectors as topology_selectors
@@ -166,20 +165,10 @@ def _messages_insert(messages: list[Message]) -> None:
                     adapt_datetime(m.deliver_at),
                     adapt_datetime(m.expires_at),
                 ]
-            cursor.execute(_messages_insert_sql(len(chunk)), params)
+            cursor.execute(insert_sql(Message._meta.db_table, _MESSAGE_COLUMNS, len(chunk)), params)
     for m in messages:
         m._state.adding = False
         m._state.db = connection.alias
-
-
-@lru_cache(maxsize=32)
-def _messages_insert_sql(rows: int) -> str:
-    q = connection.ops.quote_name
-    values = "(" + ", ".join(["%s"] * len(_MESSAGE_COLUMNS)) + ")"
-    return (
-        f"INSERT INTO {q(Message._meta.db_table)} ({', '.join(q(c) for c in _MESSAGE_COLUMNS)})"  # noqa: S608 - model metadata
-        f" VALUES {', '.join([values] * rows)}"
-    )
 
 
 MESSAGE_FIELDS = {"payload", "attributes", "key", "delay_seconds", "deliver_at", "ttl_seconds"}

@@ -150,13 +150,22 @@ def test_the_broker_tag_is_read_from_the_task_message_properties() -> None:
     assert tasks._broker_tag(task) is None  # type: ignore[arg-type]
 
 
-def test_an_interrupted_first_run_of_a_transactional_batch_rolls_back_every_effect_and_keeps_begun_starts(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(
+    ("commit_seconds", "first_delivery", "first_starts"),
+    [
+        # One transaction: the first delivery's effect and delivered mark roll back too.
+        (services.BATCH_COMMIT_SECONDS, (DeliveryState.PENDING, 0, ""), 1),
+        # A commit after every delivery: the first stays delivered, its start forgotten.
+        (0.0, (DeliveryState.DELIVERED, 1, ""), None),
+    ],
+)
+def test_an_interrupted_first_run_of_a_transactional_batch_rolls_back_what_it_did_not_commit(
+    monkeypatch: pytest.MonkeyPatch, commit_seconds: float, first_delivery: tuple[object, ...], first_starts: int | None
 ) -> None:
-    """A first run of a batch commits once: interrupted at its second delivery (a hard
-    time limit), the first one's effect and delivered mark roll back with it. The two that
-    began keep their start; the third, never begun, is uncounted; only the interrupted
-    one keeps its lease."""
+    """Interrupted at its second delivery (a hard time limit), a batch loses the effects
+    it has not committed. The interrupted delivery keeps its start and its lease; the
+    third, never begun, is uncounted and freed."""
+    monkeypatch.setattr(services, "BATCH_COMMIT_SECONDS", commit_seconds)
     ran: list[str] = []
 
     @registry.consumer("test-batch-effects")
@@ -173,11 +182,12 @@ def test_an_interrupted_first_run_of_a_transactional_batch_rolls_back_every_effe
         services.delivery_attempt_batch(delivery_ids=[d.pk for d in deliveries])
 
     assert len(ran) == 2
-    assert (
-        list(Delivery.objects.order_by("pk").values_list("state", "attempts", "last_error"))
-        == [(DeliveryState.PENDING, 0, "")] * 3
-    )
-    assert [starts(d) for d in deliveries] == [1, 1, 0]
+    assert list(Delivery.objects.order_by("pk").values_list("state", "attempts", "last_error")) == [
+        first_delivery,
+        (DeliveryState.PENDING, 0, ""),
+        (DeliveryState.PENDING, 0, ""),
+    ]
+    assert [starts(d) for d in deliveries] == [first_starts, 1, 0]
     assert [lease_held(d) for d in deliveries] == [False, True, False]
 
 
@@ -211,30 +221,3 @@ def test_a_failing_delivery_in_a_transactional_batch_rolls_back_alone(test_consu
     assert keys == ["effect", "", "effect"]
     assert [lease_held(d) for d in deliveries] == [False] * 3
     assert [starts(d) for d in deliveries] == [None, 1, None]
-
-
-def test_a_long_transactional_batch_commits_as_it_goes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """With BATCH_COMMIT_SECONDS run out after every delivery, each commits on its own: an
-    interruption at the second keeps the first delivered and its lease released."""
-    monkeypatch.setattr(services, "BATCH_COMMIT_SECONDS", 0.0)
-    ran: list[str] = []
-
-    @registry.consumer("test-batch-commits")
-    def handle(message: ReceivedMessage) -> None:
-        ran.append(message.id)
-        if len(ran) == 2:
-            raise SystemExit("hard time limit")
-
-    sub = SubscriptionFactory.create(handler="test-batch-commits", batch_size=10)
-    deliveries = [DeliveryFactory.create(subscription=sub, message__topic=sub.topic) for _ in range(3)]
-
-    with pytest.raises(SystemExit):
-        services.delivery_attempt_batch(delivery_ids=[d.pk for d in deliveries])
-
-    assert list(Delivery.objects.order_by("pk").values_list("state", "attempts")) == [
-        (DeliveryState.DELIVERED, 1),
-        (DeliveryState.PENDING, 0),
-        (DeliveryState.PENDING, 0),
-    ]
-    assert [starts(d) for d in deliveries] == [None, 1, 0]
-    assert [lease_held(d) for d in deliveries] == [False, True, False]
