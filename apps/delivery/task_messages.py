@@ -8,9 +8,9 @@ apply), always to its subscription's queue. So the message is built here from a
 template, and every task for every queue goes out in one pipelined round trip.
 
 The message is Celery's task protocol 2 in kombu's Redis envelope (JSON, base64 body),
-byte for byte what `apply_async` writes apart from the random ids;
-`tests/delivery/test_task_messages.py` compares the two, so a Celery or kombu upgrade
-that changes the format fails there, not in production.
+field for field what `apply_async` writes apart from the random ids (the JSON is
+compact); `tests/delivery/test_task_messages.py` compares the two, so a Celery or kombu
+upgrade that changes the format fails there, not in production.
 """
 
 import base64
