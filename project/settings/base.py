@@ -30,7 +30,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     VAR_DIR.mkdir(exist_ok=True)
     # Web, worker, relay and beat write to one SQLite file at once: WAL lets readers run
     # beside the writer, IMMEDIATE transactions take the write lock up front (no failed
-    # lock upgrades), and the busy timeout makes a writer wait instead of failing.
+    # lock upgrades), and the timeout makes a writer wait instead of failing. Django's
+    # backend with one change: write transactions queue on a file lock instead of
+    # SQLite's sleeping busy handler (apps/core/sqlite_backend).
+    DATABASES["default"]["ENGINE"] = "apps.core.sqlite_backend"
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,

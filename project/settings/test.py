@@ -17,7 +17,7 @@ CELERY_BROKER_URL = REDIS_URL
 # machine never share or drop each other's database. System tests hand its name to the
 # workers and web servers they start.
 _RUN = env.str("SWITCHBOARD_TEST_RUN", default=str(os.getpid()))
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+if DATABASES["default"]["ENGINE"] == "apps.core.sqlite_backend":
     # A file, not Django's default in-memory test database: system tests run workers and
     # a web server in other processes, which must see the same database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-switchboard-{_RUN}.sqlite3")}
