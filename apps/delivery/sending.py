@@ -6,7 +6,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
 from uuid import UUID
 
 import orjson
@@ -15,7 +14,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.core.redis import redis_client
-from apps.core.sql import insert_sql, rows_per_insert
+from apps.core.sql import rows_insert
 from apps.deadletters import services as deadletter_services
 from apps.delivery import counters, scheduler, task_messages
 from apps.delivery import tasks as delivery_tasks
@@ -85,31 +84,25 @@ def _deliveries_insert(rows: list[tuple[Message, Subscription, datetime | None]]
     `Delivery.objects.bulk_create` in SQL written once per row count: on the publish
     path, Django preparing each field of each row took longer than the INSERT.
     """
-    ids: list[int] = []
     if not rows:
-        return ids
+        return []
     ops = connection.ops
     now = ops.adapt_datetimefield_value(timezone.now())
     message_pk = Message._meta.get_field("id")
-    with connection.cursor() as cursor:
-        per_insert = rows_per_insert(len(_DELIVERY_COLUMNS))
-        for start in range(0, len(rows), per_insert):
-            chunk = rows[start : start + per_insert]
-            params: list[Any] = []
-            for message, subscription, due in chunk:
-                params += [
-                    message_pk.get_db_prep_value(message.pk, connection),
-                    subscription.pk,
-                    DeliveryState.PENDING.value,
-                    0,
-                    "",
-                    now,
-                    now,
-                    None if due is None else ops.adapt_datetimefield_value(due),
-                ]
-            cursor.execute(insert_sql(Delivery._meta.db_table, _DELIVERY_COLUMNS, len(chunk), returning="id"), params)
-            ids += [row[0] for row in cursor.fetchall()]
-    return ids
+    values = [
+        [
+            message_pk.get_db_prep_value(message.pk, connection),
+            subscription.pk,
+            DeliveryState.PENDING.value,
+            0,
+            "",
+            now,
+            now,
+            None if due is None else ops.adapt_datetimefield_value(due),
+        ]
+        for message, subscription, due in rows
+    ]
+    return rows_insert(Delivery._meta.db_table, _DELIVERY_COLUMNS, values, returning="id")
 
 
 @dataclass(frozen=True)

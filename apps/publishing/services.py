@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.core.sql import insert_sql, rows_per_insert
+from apps.core.sql import rows_insert
 from apps.delivery import sending as delivery_sending
 from apps.publishing.models import Message
 from apps.topology import selectors as topology_selectors
@@ -149,23 +149,20 @@ def _messages_insert(messages: list[Message]) -> None:
     fields = {field.attname: field for field in Message._meta.concrete_fields}
     id_field, payload_field, attributes_field = fields["id"], fields["payload"], fields["attributes"]
     adapt_datetime = connection.ops.adapt_datetimefield_value
-    with connection.cursor() as cursor:
-        per_insert = rows_per_insert(len(_MESSAGE_COLUMNS))
-        for start in range(0, len(messages), per_insert):
-            chunk = messages[start : start + per_insert]
-            params: list[Any] = []
-            for m in chunk:
-                params += [
-                    id_field.get_db_prep_value(m.id, connection),
-                    m.topic_id,
-                    payload_field.get_db_prep_save(m.payload, connection),
-                    attributes_field.get_db_prep_save(m.attributes, connection),
-                    m.key,
-                    adapt_datetime(m.published_at),
-                    adapt_datetime(m.deliver_at),
-                    adapt_datetime(m.expires_at),
-                ]
-            cursor.execute(insert_sql(Message._meta.db_table, _MESSAGE_COLUMNS, len(chunk)), params)
+    values = [
+        [
+            id_field.get_db_prep_value(m.id, connection),
+            m.topic_id,
+            payload_field.get_db_prep_save(m.payload, connection),
+            attributes_field.get_db_prep_save(m.attributes, connection),
+            m.key,
+            adapt_datetime(m.published_at),
+            adapt_datetime(m.deliver_at),
+            adapt_datetime(m.expires_at),
+        ]
+        for m in messages
+    ]
+    rows_insert(Message._meta.db_table, _MESSAGE_COLUMNS, values)
     for m in messages:
         m._state.adding = False
         m._state.db = connection.alias
