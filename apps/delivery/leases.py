@@ -37,9 +37,9 @@ KOMBU_UNACKED_INDEX = "unacked_index"
 
 # KEYS: running, then the start counter of each delivery. ARGV: lease end, now, starts
 # ttl, count, then the members. count: 1 counts a start of each delivery whose lease is
-# taken; 0 counts none; "fresh" counts them all if none of them was ever started (no
-# counter), else none. Returns, per member, -1 when a live lease is held by another run,
-# else its start number (0 when not counted).
+# taken; "fresh" counts them all if none of them was ever started (no counter), else
+# none. Returns, per member, -1 when a live lease is held by another run, else its start
+# number (0 when not counted).
 _TAKE = """
 local count = ARGV[4]
 if count == 'fresh' then
@@ -93,7 +93,6 @@ class CountStarts(enum.Enum):
     """Which starts `leases_take` counts."""
 
     ALL = "1"
-    NONE = "0"
     # All of them if none of the deliveries ever started (a first run), else none: a
     # redelivery after a crash counts each start as it begins (`lease_count_start`).
     IF_FRESH = "fresh"

@@ -145,16 +145,15 @@ def delivery_attempt_batch(
 
 
 def _transactional(deliveries: Iterable[Delivery]) -> bool:
-    """Say whether a batch's deliveries all go to one transactional consumer (a Python handler)."""
+    """Say whether a batch's deliveries all go to one transactional consumer (see _consumer_for)."""
     subscriptions = {delivery.subscription_id: delivery.subscription for delivery in deliveries}
     if len(subscriptions) != 1:
         return False
     (subscription,) = subscriptions.values()
-    return (
-        subscription.consumer_kind == ConsumerKind.PYTHON
-        and registry.consumer_exists(subscription.handler)
-        and registry.consumer_get(subscription.handler).transactional
-    )
+    try:
+        return _consumer_for(subscription).transactional
+    except registry.UnknownConsumer:
+        return False  # each of its deliveries meets that error on its own
 
 
 def _attempt_held(
