@@ -14,6 +14,7 @@ upgrade that changes the format fails there, not in production.
 """
 
 import base64
+import os
 import uuid
 from collections.abc import Iterable
 from functools import cache
@@ -51,7 +52,7 @@ def task_message(*, task: str, args: tuple[Any, ...], queue: str) -> bytes:
         "parent_id": None,
         "argsrepr": repr(args),
         "kwargsrepr": "{}",
-        "origin": anon_nodename(),
+        "origin": _origin(os.getpid()),
         "ignore_result": True,
         "replaced_task_nesting": 0,
         "stamped_headers": None,
@@ -120,6 +121,12 @@ def sender_client() -> redis.Redis:
     return broker_client(
         str(conf.broker_url), float(options.get("socket_connect_timeout", 2)), float(options.get("socket_timeout", 10))
     )
+
+
+@cache
+def _origin(pid: int) -> str:
+    """Name the sending process as Celery does (gen<pid>@<host>), once per process."""
+    return anon_nodename()
 
 
 def _reply_to() -> str:
