@@ -3,6 +3,7 @@ counted and, per topic, kept as dead letters."""
 
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from django.utils import timezone
@@ -79,7 +80,7 @@ def test_a_publish_while_the_broker_is_unreachable_answers_without_waiting_to_re
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         message = publish(topic="orders.created", payload={"order_id": "1"})
 
-    broker_port = int(str(tasks.deliver.app.conf.broker_url).rsplit(":", 1)[1].split("/")[0])
+    broker_port = urlsplit(str(tasks.deliver.app.conf.broker_url)).port
     assert connects == [broker_port]
     assert len(callbacks) == 1
     assert list(Delivery.objects.filter(message=message).values_list("sent_at", flat=True)) == [None]
