@@ -1,17 +1,42 @@
-"""Error types that decide what happens to a failed delivery.
+"""Switchboard's error hierarchy.
 
-A handler raises `RetryableError` (or any exception it does not classify) for a failure
-that may pass, and `PermanentError` for one that never will: bad data, a rejected
-request. Permanent errors skip the remaining attempts and go to the dead-letter queue.
+Every error Switchboard raises on purpose derives from `SwitchboardError`, which carries
+what an API answers for it: an HTTP `status`, a `code` (the slug of its problem type,
+https://switchboard.dev/problems/<code>) and a `title` that is the same for every
+occurrence; the message is the detail. One DRF exception handler
+(`apps.core.api.problems.problem_exception_handler`) renders every one as RFC 9457
+problem details, so views never map errors by hand.
+
+Handlers raise `RetryableError` for a failure that may pass, and `PermanentError` for
+one that never will (bad data, a rejected request): permanent errors skip the remaining
+attempts and go to the dead-letter queue.
 """
+
+from typing import Any
 
 
 class SwitchboardError(Exception):
-    """Base of Switchboard's own errors."""
+    """Base of Switchboard's own errors; subclasses set `status`, `code` and `title`."""
+
+    status: int = 500
+    code: str = "internal-error"
+    title: str = "Internal error"
+
+    def problem_fields(self) -> dict[str, Any]:
+        """Return members of the problem body beyond type, title, status and detail (e.g. `errors`)."""
+        return {}
+
+    def problem_headers(self) -> dict[str, str]:
+        """Return headers the answer carries (e.g. Retry-After)."""
+        return {}
 
 
 class PermanentError(SwitchboardError):
     """A failure that retrying cannot fix; the delivery is dead-lettered at once."""
+
+    status = 422
+    code = "permanent-error"
+    title = "Permanent error"
 
 
 class RetryableError(SwitchboardError):
@@ -20,6 +45,10 @@ class RetryableError(SwitchboardError):
     `retry_after` (seconds) asks for a longer wait than the backoff, e.g. from an HTTP
     Retry-After header.
     """
+
+    status = 503
+    code = "retryable-error"
+    title = "Retryable error"
 
     def __init__(self, *args: object, retry_after: float | None = None) -> None:
         super().__init__(*args)

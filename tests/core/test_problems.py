@@ -156,3 +156,29 @@ def test_unsupported_media_type_title_has_no_template_placeholder() -> None:
 def test_other_exceptions_are_left_to_django() -> None:
     assert problem_exception_handler(ValueError("boom"), {}) is None
     assert problem_exception_handler(KeyError("x"), {}) is None
+
+
+def test_a_switchboard_error_is_rendered_from_its_status_code_title_and_fields() -> None:
+    from apps.core.errors import SwitchboardError
+
+    class SlowDownError(SwitchboardError):
+        status = 429
+        code = "slow-down"
+        title = "Slow down"
+
+        def problem_fields(self) -> dict[str, object]:
+            return {"limit": 10}
+
+        def problem_headers(self) -> dict[str, str]:
+            return {"Retry-After": "3"}
+
+    response = problem_exception_handler(SlowDownError("Ten a second at most."), {})
+    assert response is not None
+    assert (response.status_code, response.content_type, response["Retry-After"]) == (429, PROBLEM_CONTENT_TYPE, "3")
+    assert response.data == {
+        "type": TYPE + "slow-down",
+        "title": "Slow down",
+        "status": 429,
+        "detail": "Ten a second at most.",
+        "limit": 10,
+    }

@@ -9,6 +9,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from apps.core.errors import SwitchboardError
+
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://switchboard.dev/problems/"
 
@@ -31,7 +33,11 @@ def _detail_text(detail: Any) -> str:
 
 
 def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """Render DRF and Django exceptions as problem details; leave others to Django (500)."""
+    """Render Switchboard's, DRF's and Django's exceptions as problem details; leave others to Django (500)."""
+    if isinstance(exc, SwitchboardError):
+        set_rollback()
+        body = problem(status_code=exc.status, title=exc.title, detail=str(exc), code=exc.code, **exc.problem_fields())
+        return problem_response(body, exc.problem_headers() or None)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or "Not found.")
     elif isinstance(exc, PermissionDenied):
