@@ -53,3 +53,9 @@ class RetryableError(SwitchboardError):
     def __init__(self, *args: object, retry_after: float | None = None) -> None:
         super().__init__(*args)
         self.retry_after = retry_after
+
+
+def error_summary(error: str | None) -> str | None:
+    """Return the last line of an error (what went wrong, without the traceback above it), or None if blank."""
+    lines = (error or "").strip().splitlines()
+    return lines[-1] if lines else None
