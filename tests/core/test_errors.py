@@ -1,8 +1,8 @@
-"""Tests for apps.core.errors: the error-text helpers."""
+"""Tests for apps.core.errors: the base error's field errors and the error-text helpers."""
 
 import pytest
 
-from apps.core.errors import error_summary
+from apps.core.errors import SwitchboardError, error_summary, errors_text
 
 
 @pytest.mark.parametrize(
@@ -20,3 +20,22 @@ from apps.core.errors import error_summary
 )
 def test_error_summary_is_the_last_non_blank_line_or_none(error: str | None, summary: str | None) -> None:
     assert error_summary(error) == summary
+
+
+def test_errors_text_says_nested_field_errors_in_one_line() -> None:
+    errors = {"a": ["x", "y"], "b": {"c": ["z"]}}
+    assert errors_text(errors) == "a: x y; b: c: z"
+    assert errors_text(["Bad thing."]) == "Bad thing."
+    assert errors_text("plain") == "plain"
+
+
+def test_an_error_with_field_errors_says_them_as_its_message_and_lists_them() -> None:
+    error = SwitchboardError(errors={"ids": ["There is no dead letter with id 7."]})
+    assert str(error) == "ids: There is no dead letter with id 7."
+    assert error.problem_fields() == {"errors": {"ids": ["There is no dead letter with id 7."]}}
+
+
+def test_an_error_keeps_its_message_beside_field_errors_and_has_no_extras_without_them() -> None:
+    assert str(SwitchboardError("Two fields are wrong.", errors={"a": ["x"]})) == "Two fields are wrong."
+    assert SwitchboardError("Nothing else.").problem_fields() == {}
+    assert SwitchboardError("Nothing else.").problem_headers() == {}
