@@ -10,6 +10,8 @@ import os
 from celery import Celery
 from celery.signals import celeryd_after_setup, task_postrun, task_prerun, worker_init
 
+from apps.core.errors import SwitchboardError
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings.local")
 
 app = Celery("switchboard")
@@ -45,8 +47,12 @@ app.conf.update(
 app.autodiscover_tasks()
 
 
-class UnsafeTimeLimitsError(RuntimeError):
+class UnsafeTimeLimitsError(SwitchboardError, RuntimeError):
     """A running task's message could be handed out again, or a stuck task never end."""
+
+    status = 500
+    code = "unsafe-time-limits"
+    title = "Unsafe task time limits"
 
 
 def check_time_limits(conf: object, *, lease_seconds: float) -> None:
@@ -81,13 +87,13 @@ def check_time_limits(conf: object, *, lease_seconds: float) -> None:
 def _refuse_unsafe_configuration(sender: object, **kwargs: object) -> None:
     from django.conf import settings
 
-    from apps.core.readiness import UnsafeRedis, refuse_unsafe_redis
+    from apps.core.readiness import UnsafeRedisError, refuse_unsafe_redis
 
     # Celery logs and swallows an Exception raised by a signal handler; SystemExit passes.
     try:
         check_time_limits(app.conf, lease_seconds=settings.SWITCHBOARD_LEASE_SECONDS)
         refuse_unsafe_redis()
-    except (UnsafeTimeLimitsError, UnsafeRedis) as exc:
+    except (UnsafeTimeLimitsError, UnsafeRedisError) as exc:
         raise SystemExit(f"Refusing to start: {exc}") from exc
 
 

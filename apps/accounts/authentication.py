@@ -19,7 +19,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Use the header 'Authorization: Bearer <api key>'.")
         try:
             api_key = services.api_key_authenticate(raw_key=raw_key.strip())
-        except services.InvalidApiKey as exc:
+        except services.InvalidApiKeyError as exc:
+            # DRF asks authenticators for AuthenticationFailed: it then adds the challenge.
             raise exceptions.AuthenticationFailed(str(exc)) from exc
         return api_key, api_key
 

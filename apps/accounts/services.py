@@ -8,12 +8,21 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.models import ApiKey
+from apps.core.errors import SwitchboardError
 
 KEY_PREFIX = "sb"
 
 
-class InvalidApiKey(Exception):
-    """The key is malformed, unknown or revoked."""
+class InvalidApiKeyError(SwitchboardError):
+    """The key is malformed, unknown or revoked.
+
+    The API's authentication answers it as DRF's AuthenticationFailed, with the same
+    status, type and title, and the Bearer challenge.
+    """
+
+    status = 401
+    code = "authentication-failed"
+    title = "Incorrect authentication credentials"
 
 
 def _hash(secret: str) -> str:
@@ -23,7 +32,7 @@ def _hash(secret: str) -> str:
 def _split(raw_key: str) -> tuple[str, str]:
     parts = raw_key.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_PREFIX or not parts[1] or not parts[2]:
-        raise InvalidApiKey("API keys look like sb_<prefix>_<secret>.")
+        raise InvalidApiKeyError("API keys look like sb_<prefix>_<secret>.")
     return parts[1], parts[2]
 
 
@@ -63,11 +72,11 @@ def api_key_ensure(*, name: str, raw_key: str | None = None) -> tuple[ApiKey, st
 
 
 def api_key_authenticate(*, raw_key: str) -> ApiKey:
-    """Return the active key matching `raw_key`, or raise InvalidApiKey."""
+    """Return the active key matching `raw_key`, or raise InvalidApiKeyError."""
     prefix, secret = _split(raw_key)
     api_key = ApiKey.objects.filter(prefix=prefix, revoked_at__isnull=True).first()
     if api_key is None or not hmac.compare_digest(api_key.secret_hash, _hash(secret)):
-        raise InvalidApiKey("Unknown or revoked API key.")
+        raise InvalidApiKeyError("Unknown or revoked API key.")
     return api_key
 
 

@@ -11,13 +11,18 @@ import redis
 from django.conf import settings
 from django.db import connection
 
+from apps.core.errors import SwitchboardError
 from apps.core.redis import redis_client
 
 logger = logging.getLogger(__name__)
 
 
-class UnsafeRedis(RuntimeError):
+class UnsafeRedisError(SwitchboardError, RuntimeError):
     """Redis is reachable but configured so that it may lose messages."""
+
+    status = 503
+    code = "unsafe-redis"
+    title = "Redis may lose messages"
 
 
 def redis_problems(client: redis.Redis) -> list[str]:
@@ -61,4 +66,4 @@ def refuse_unsafe_redis() -> None:
         logger.warning("Redis is not reachable yet (%s); its configuration will be checked by /readyz.", exc)
         return
     if problems:
-        raise UnsafeRedis("Refusing to start: " + " ".join(problems))
+        raise UnsafeRedisError("Refusing to start: " + " ".join(problems))

@@ -2,12 +2,12 @@
 
 from django.http import HttpRequest, JsonResponse
 from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core import readiness
-from apps.core.api.problems import problem, problem_response
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -31,9 +31,6 @@ class ApiNotFoundView(APIView):
     permission_classes: list[type] = []
 
     def _not_found(self, request: Request, *args: object, **kwargs: object) -> Response:
-        body = problem(
-            status_code=404, title="Not found", detail=f"No API resource at {request.path}.", code="not-found"
-        )
-        return problem_response(body)
+        raise exceptions.NotFound(f"No API resource at {request.path}.")
 
     get = post = put = patch = delete = _not_found

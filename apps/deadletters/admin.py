@@ -13,8 +13,8 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from apps.core.errors import error_summary
 from apps.deadletters import selectors, services
-from apps.deadletters.api.serializers import error_summary
 from apps.deadletters.models import DeadLetter
 from apps.deadletters.selectors import ReplayOutcome
 

@@ -3,27 +3,43 @@
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from django.db.models import Case, CharField, Count, Exists, OuterRef, Prefetch, Q, QuerySet, Value, When
 
+from apps.core.errors import SwitchboardError
 from apps.deadletters.filters import FILTER_NAMES, DeadLetterFilterSet
 from apps.deadletters.models import DeadLetter
 from apps.delivery.models import OPEN_STATES, Delivery, DeliveryState
 
 
-class InvalidFilter(ValueError):
-    """One or more filter values are unknown or malformed; `errors` maps each filter to its messages."""
+class InvalidFilterError(SwitchboardError, ValueError):
+    """One or more filter values are unknown or malformed; `errors` maps each filter to its messages.
 
-    def __init__(self, errors: dict[str, list[str]]) -> None:
-        super().__init__("; ".join(f"{name}: {' '.join(messages)}" for name, messages in errors.items()))
-        self.errors = errors
+    The API answers it as it answers any other invalid input.
+    """
+
+    status = 400
+    code = "invalid"
+    title = "Invalid input"
+
+    def __init__(self, errors: Mapping[str, Any]) -> None:
+        super().__init__(errors=errors)
+
+
+class UnknownDeadLetterError(SwitchboardError):
+    """No dead letter has this id; `errors` names the field when a selection of ids names unknown ones."""
+
+    status = 404
+    code = "unknown-dead-letter"
+    title = "Unknown dead letter"
 
 
 def dead_letters_filter(*, filters: Mapping[str, object]) -> QuerySet[DeadLetter]:
     """Return the dead letters matching every filter, newest first.
 
     Values are strings as in a query string; `replayed` may also be a JSON boolean. An
-    empty mapping matches every dead letter. Raise InvalidFilter naming each unknown
+    empty mapping matches every dead letter. Raise InvalidFilterError naming each unknown
     filter, blank or malformed value, and each subscription or topic that does not exist.
     """
     errors: dict[str, list[str]] = {}
@@ -43,7 +59,7 @@ def dead_letters_filter(*, filters: Mapping[str, object]) -> QuerySet[DeadLetter
     if not filterset.is_valid():
         errors.update({name: [str(message) for message in messages] for name, messages in filterset.errors.items()})
     if errors:
-        raise InvalidFilter(errors)
+        raise InvalidFilterError(errors)
     return filterset.qs
 
 

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.db.models import Max, OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
+from apps.core.errors import SwitchboardError
 from apps.core.redis import redis_client
 from apps.deadletters import selectors
 from apps.deadletters.models import DeadLetter, DeadLetterReason
@@ -63,8 +64,12 @@ def dead_letters_unroutable(*, messages: list[Message]) -> list[DeadLetter]:
     )
 
 
-class InvalidReplayRate(ValueError):
+class InvalidReplayRateError(SwitchboardError, ValueError):
     """The replay rate is not a number of deliveries per second in (0, MAX_REPLAY_RATE_PER_SECOND]."""
+
+    status = 400
+    code = "invalid-replay-rate"
+    title = "Invalid replay rate"
 
 
 @dataclass
@@ -123,7 +128,7 @@ def dead_letters_replay(
 
 def _check_rate(rate_per_second: float) -> None:
     if not (math.isfinite(rate_per_second) and 0 < rate_per_second <= MAX_REPLAY_RATE_PER_SECOND):
-        raise InvalidReplayRate(
+        raise InvalidReplayRateError(
             f"The replay rate must be above 0 and at most {MAX_REPLAY_RATE_PER_SECOND:g} per second,"
             f" not {rate_per_second}."
         )

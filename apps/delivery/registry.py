@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from apps.core.errors import RetryableError
+from apps.core.errors import RetryableError, SwitchboardError
 
 # Errors that may pass and are worth another attempt. Anything else a handler raises is a
 # bug or bad data: retrying cannot fix it, so it goes to the dead-letter queue at once.
@@ -48,8 +48,12 @@ class Consumer:
     retry_for: tuple[type[BaseException], ...]
 
 
-class UnknownConsumer(LookupError):
-    pass
+class UnknownConsumerError(SwitchboardError, LookupError):
+    """No consumer is registered under the name a subscription's handler gives."""
+
+    status = 500
+    code = "unknown-consumer"
+    title = "Unknown consumer"
 
 
 _consumers: dict[str, Consumer] = {}
@@ -74,7 +78,7 @@ def consumer_get(name: str) -> Consumer:
     try:
         return _consumers[name]
     except KeyError:
-        raise UnknownConsumer(f"No consumer is registered as {name!r}.") from None
+        raise UnknownConsumerError(f"No consumer is registered as {name!r}.") from None
 
 
 def consumer_exists(name: str) -> bool:

@@ -15,7 +15,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.core.errors import RetryableError
+from apps.core.errors import RetryableError, SwitchboardError
 from apps.core.redis import redis_client
 from apps.deadletters import services as deadletter_services
 from apps.deadletters.models import DeadLetterReason
@@ -39,8 +39,12 @@ INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-class _AlreadyFinished(Exception):
+class _AlreadyFinishedError(SwitchboardError):
     """Another attempt finished this delivery first; roll this one back."""
+
+    status = 409
+    code = "delivery-already-finished"
+    title = "Delivery already finished"
 
 
 def delivery_attempt(*, delivery_id: int, broker_tag: str | None = None, queue: str | None = None) -> str:
@@ -152,7 +156,7 @@ def _transactional(deliveries: Iterable[Delivery]) -> bool:
     (subscription,) = subscriptions.values()
     try:
         return _consumer_for(subscription).transactional
-    except registry.UnknownConsumer:
+    except registry.UnknownConsumerError:
         return False  # each of its deliveries meets that error on its own
 
 
@@ -244,7 +248,7 @@ def _run(delivery: Delivery, attempt: int) -> str:
         else:
             consumer.handler(received)
             _mark_delivered(delivery.pk, attempt)
-    except _AlreadyFinished:
+    except _AlreadyFinishedError:
         return _duplicate(delivery.subscription.name)
     except INFRASTRUCTURE_ERRORS:
         raise
@@ -315,7 +319,7 @@ def _mark_delivered(delivery_id: int, attempt: int) -> None:
         )
         updated = cursor.rowcount
     if updated == 0:
-        raise _AlreadyFinished
+        raise _AlreadyFinishedError
 
 
 @cache

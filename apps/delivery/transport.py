@@ -25,6 +25,8 @@ from functools import cache
 import certifi
 import httpx
 
+from apps.core.errors import SwitchboardError
+
 # The part of a response body kept for the attempt log; the rest is never read.
 RESPONSE_BODY_LIMIT = 2048
 # A receiver may ask for a later retry (Retry-After), but not park a delivery for longer.
@@ -95,8 +97,12 @@ class _Timer:
         )
 
 
-class RefusedAddress(Exception):
+class RefusedAddressError(SwitchboardError):
     """The URL's host is, or resolves to, an address webhooks must not reach."""
+
+    status = 422
+    code = "refused-webhook-address"
+    title = "Refused webhook address"
 
 
 def webhook_post(
@@ -122,7 +128,7 @@ def webhook_post(
         return timer.result(Outcome.PERMANENT, error="a webhook URL needs http:// or https:// and a host")
     try:
         addresses = resolve_allowed_addresses(target, allowed_hosts=allowed_hosts)
-    except RefusedAddress as exc:
+    except RefusedAddressError as exc:
         return timer.result(Outcome.PERMANENT, error=str(exc))
     except UnicodeError as exc:  # a host name that IDNA cannot encode
         return timer.result(Outcome.PERMANENT, error=f"invalid host {target.host!r}: {exc}")
@@ -166,7 +172,7 @@ def resolve_allowed_addresses(url: httpx.URL, *, allowed_hosts: Collection[str])
     """Resolve the URL's host to every address it has; refuse if any one is not allowed.
 
     An address is allowed when it is public, when the URL's host (as written) is in
-    `allowed_hosts`, or when the address itself is. Raise RefusedAddress naming the
+    `allowed_hosts`, or when the address itself is. Raise RefusedAddressError naming the
     address and the setting otherwise, and OSError when the name does not resolve.
     """
     host = url.host
@@ -186,7 +192,7 @@ def resolve_allowed_addresses(url: httpx.URL, *, allowed_hosts: Collection[str])
         reason = forbidden_reason(address)
         if reason is not None and str(address) not in allowed:
             seen_as = "" if _is_address(host, address) else f" ({host} resolves to it)"
-            raise RefusedAddress(
+            raise RefusedAddressError(
                 f"refused to send a webhook to {address}{seen_as}: it is a {reason} address; add {host!r} to "
                 "SWITCHBOARD_WEBHOOK_ALLOWED_HOSTS to allow it"
             )

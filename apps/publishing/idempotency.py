@@ -30,16 +30,23 @@ MAX_KEY_LENGTH = 255
 ABANDONED_AFTER = timedelta(seconds=60)
 
 
-class IdempotencyError(services.PublishError):
-    pass
+class IdempotencyKeyReusedError(services.PublishError):
+    """The key was used before with a different request."""
+
+    status = 422
+    code = "idempotency-key-reused"
+    title = "Idempotency key reused"
 
 
-class IdempotencyKeyReused(IdempotencyError):
-    """The key was used before with a different request (422)."""
+class IdempotencyKeyInFlightError(services.PublishError):
+    """A request with this key is still being processed; retrying in a moment may succeed."""
 
+    status = 409
+    code = "idempotency-key-in-flight"
+    title = "Idempotency key in flight"
 
-class IdempotencyKeyInFlight(IdempotencyError):
-    """A request with this key is still being processed (409)."""
+    def problem_headers(self) -> dict[str, str]:
+        return {"Retry-After": "1"}
 
 
 @dataclass(frozen=True)
@@ -68,7 +75,7 @@ def request_hash(fields: dict[str, Any]) -> str:
 def publish_idempotent(*, scope: str, key: str, fields: dict[str, Any]) -> Receipt:
     """Publish `fields` (publish()'s arguments) once per (scope, key); repeats get the first receipt."""
     if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
-        raise services.InvalidMessage(
+        raise services.InvalidMessageError(
             f"The idempotency key must be 1 to {MAX_KEY_LENGTH} characters.", field="idempotency_key"
         )
     digest = request_hash(fields)
@@ -106,11 +113,11 @@ def _claim(*, scope: str, key: str, digest: str) -> IdempotencyKey | Receipt:
             IdempotencyKey.objects.filter(pk=existing.pk, created_at=existing.created_at).delete()
             continue
         if existing.request_hash != digest:
-            raise IdempotencyKeyReused(f"The idempotency key {key!r} was used with a different request.")
+            raise IdempotencyKeyReusedError(f"The idempotency key {key!r} was used with a different request.")
         if existing.state == IdempotencyState.IN_FLIGHT:
-            raise IdempotencyKeyInFlight(f"A request with the idempotency key {key!r} is still being processed.")
+            raise IdempotencyKeyInFlightError(f"A request with the idempotency key {key!r} is still being processed.")
         return Receipt(body=existing.response_body or {}, replayed=True)
-    raise IdempotencyKeyInFlight(f"A request with the idempotency key {key!r} is still being processed.")
+    raise IdempotencyKeyInFlightError(f"A request with the idempotency key {key!r} is still being processed.")
 
 
 def idempotency_keys_purge_expired() -> int:

@@ -2,7 +2,19 @@
 
 import uuid
 
+from apps.core.errors import SwitchboardError
 from apps.publishing.models import Message
+
+
+class UnknownMessageError(SwitchboardError):
+    """No message has this id (raised by callers for which `message_get` finding none is an error)."""
+
+    status = 404
+    code = "unknown-message"
+    title = "Unknown message"
+
+    def __init__(self, message_id: uuid.UUID) -> None:
+        super().__init__(f"There is no message {message_id}.")
 
 
 def message_get(*, message_id: uuid.UUID) -> Message | None:

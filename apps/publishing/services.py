@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.core.errors import SwitchboardError
 from apps.core.sql import rows_insert
 from apps.delivery import sending as delivery_sending
 from apps.publishing.models import Message
@@ -22,23 +23,44 @@ MAX_ATTRIBUTES = 50
 MAX_BATCH_MESSAGES = 500
 
 
-class PublishError(Exception):
+class PublishError(SwitchboardError):
     """A message that cannot be published; nothing was written."""
 
+    status = 400
+    code = "message-not-published"
+    title = "Message not published"
 
-class UnknownTopic(PublishError):
+
+class UnknownTopicError(PublishError):
+    status = 404
+    code = "unknown-topic"
+    title = "Unknown topic"
+
     def __init__(self, topic: str) -> None:
         super().__init__(f"There is no topic named {topic!r}.")
         self.topic = topic
 
 
-class InvalidMessage(PublishError):
-    def __init__(self, message: str, *, field: str) -> None:
-        super().__init__(message)
+class InvalidMessageError(PublishError):
+    """A message's fields are not valid: `field` names the offending one (blank for the whole message).
+
+    Give `errors` instead of a message and a field to report several fields at once.
+    """
+
+    status = 400
+    code = "invalid-message"
+    title = "Invalid message"
+
+    def __init__(self, message: str | None = None, *, field: str = "", errors: Mapping[str, Any] | None = None) -> None:
+        super().__init__(*([message] if message else []), errors={field: [message]} if errors is None else errors)
         self.field = field
 
 
-class PayloadTooLarge(PublishError):
+class PayloadTooLargeError(PublishError):
+    status = 413
+    code = "payload-too-large"
+    title = "Payload too large"
+
     def __init__(self, size: int, limit: int) -> None:
         super().__init__(f"The payload is {size} bytes of JSON; at most {limit} are accepted.")
         self.size, self.limit = size, limit
@@ -97,14 +119,14 @@ def publish_many(*, topic: str, messages: Sequence[Mapping[str, Any]]) -> list[M
     """
     topic_obj = _topic(topic)
     if len(messages) > MAX_BATCH_MESSAGES:
-        raise InvalidMessage(f"At most {MAX_BATCH_MESSAGES} messages go in one batch.", field="messages")
+        raise InvalidMessageError(f"At most {MAX_BATCH_MESSAGES} messages go in one batch.", field="messages")
     now = _now()
     results: list[Message | PublishError] = []
     for item in messages:
         try:
             unknown = set(item) - MESSAGE_FIELDS
             if "payload" not in item or unknown:
-                raise InvalidMessage(
+                raise InvalidMessageError(
                     f"Each message needs a payload; its other fields may be {', '.join(sorted(MESSAGE_FIELDS))}.",
                     field="",
                 )
@@ -176,26 +198,26 @@ def _timing(
     now: datetime, *, delay_seconds: float | None, deliver_at: datetime | None, ttl_seconds: float | None
 ) -> Timing:
     if delay_seconds is not None and deliver_at is not None:
-        raise InvalidMessage("Give delay_seconds or deliver_at, not both.", field="delay_seconds")
+        raise InvalidMessageError("Give delay_seconds or deliver_at, not both.", field="delay_seconds")
     if delay_seconds is not None:
         if (
             not isinstance(delay_seconds, int | float)
             or isinstance(delay_seconds, bool)
             or not (0 <= delay_seconds <= MAX_DELAY_SECONDS)
         ):
-            raise InvalidMessage(
+            raise InvalidMessageError(
                 f"delay_seconds must be a number from 0 to {MAX_DELAY_SECONDS}.", field="delay_seconds"
             )
         deliver_at = now + timedelta(seconds=delay_seconds)
     if deliver_at is not None:
         if not isinstance(deliver_at, datetime) or deliver_at.tzinfo is None:
-            raise InvalidMessage("deliver_at must be a date-time with a time zone.", field="deliver_at")
+            raise InvalidMessageError("deliver_at must be a date-time with a time zone.", field="deliver_at")
         if deliver_at > now + timedelta(seconds=MAX_DELAY_SECONDS):
-            raise InvalidMessage("deliver_at must be within a year.", field="deliver_at")
+            raise InvalidMessageError("deliver_at must be within a year.", field="deliver_at")
     expires_at = None
     if ttl_seconds is not None:
         if not isinstance(ttl_seconds, int | float) or isinstance(ttl_seconds, bool) or ttl_seconds <= 0:
-            raise InvalidMessage("ttl_seconds must be a positive number.", field="ttl_seconds")
+            raise InvalidMessageError("ttl_seconds must be a positive number.", field="ttl_seconds")
         expires_at = now + timedelta(seconds=ttl_seconds)
     return Timing(deliver_at=deliver_at if deliver_at and deliver_at > now else None, expires_at=expires_at)
 
@@ -229,7 +251,7 @@ def _now() -> datetime:
 def _topic(name: str) -> Topic:
     topic = topology_selectors.topic_cached(name=name) if isinstance(name, str) else None
     if topic is None:
-        raise UnknownTopic(str(name))
+        raise UnknownTopicError(str(name))
     return topic
 
 
@@ -237,12 +259,12 @@ def _validated_attributes(attributes: Mapping[str, str] | None) -> dict[str, str
     if attributes is None:
         return {}
     if not isinstance(attributes, Mapping):
-        raise InvalidMessage("Attributes must be an object of string values.", field="attributes")
+        raise InvalidMessageError("Attributes must be an object of string values.", field="attributes")
     if len(attributes) > MAX_ATTRIBUTES:
-        raise InvalidMessage(f"At most {MAX_ATTRIBUTES} attributes are accepted.", field="attributes")
+        raise InvalidMessageError(f"At most {MAX_ATTRIBUTES} attributes are accepted.", field="attributes")
     for name, value in attributes.items():
         if not isinstance(name, str) or not name or not isinstance(value, str):
-            raise InvalidMessage(
+            raise InvalidMessageError(
                 f"Attribute {name!r} must be a non-empty name with a string value.", field="attributes"
             )
     return dict(attributes)
@@ -250,19 +272,19 @@ def _validated_attributes(attributes: Mapping[str, str] | None) -> dict[str, str
 
 def _check_payload(payload: Any) -> None:
     if payload is None:
-        raise InvalidMessage("The payload must not be null.", field="payload")
+        raise InvalidMessageError("The payload must not be null.", field="payload")
     try:
         # orjson refuses non-string object keys (which json.dumps would silently turn into
         # strings); json.dumps, as the database stores it, refuses NaN, Infinity, dates.
         orjson.dumps(payload)
         size = len(json.dumps(payload, allow_nan=False, separators=(",", ":"), ensure_ascii=False).encode())
     except (TypeError, ValueError) as exc:
-        raise InvalidMessage(f"The payload is not JSON: {exc}", field="payload") from exc
+        raise InvalidMessageError(f"The payload is not JSON: {exc}", field="payload") from exc
     limit = settings.SWITCHBOARD_MAX_PAYLOAD_BYTES
     if size > limit:
-        raise PayloadTooLarge(size, limit)
+        raise PayloadTooLargeError(size, limit)
 
 
 def _check_key(key: str | None) -> None:
     if key is not None and (not isinstance(key, str) or len(key) > MAX_KEY_LENGTH):
-        raise InvalidMessage(f"The key must be a string of at most {MAX_KEY_LENGTH} characters.", field="key")
+        raise InvalidMessageError(f"The key must be a string of at most {MAX_KEY_LENGTH} characters.", field="key")

@@ -27,6 +27,8 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Final, TypeGuard
 
+from apps.core.errors import SwitchboardError
+
 __all__ = [
     "MAX_FILTER_POLICY_VALUES",
     "CompiledFilterPolicy",
@@ -55,8 +57,12 @@ _JSON_TYPES: Final = (
 Predicate = Callable[[object], bool]
 
 
-class FilterPolicyError(ValueError):
+class FilterPolicyError(SwitchboardError, ValueError):
     """A filter policy that is not valid; `path` names the offending part, e.g. 'region[1].numeric'."""
+
+    status = 400
+    code = "invalid-filter-policy"
+    title = "Invalid filter policy"
 
     def __init__(self, message: str, *, path: str) -> None:
         super().__init__(message)

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
+from apps.core.errors import SwitchboardError
 from apps.delivery import registry
 from apps.delivery.webhooks import webhook_secret_is_valid
 from apps.topology.filter_policy import FilterPolicyError, validate_filter_policy
@@ -81,8 +82,12 @@ TOPOLOGY_SCHEMA: dict[str, Any] = {
 }
 
 
-class TopologyError(Exception):
+class TopologyError(SwitchboardError):
     """The topology file is not valid; `problems` lists every problem found."""
+
+    status = 400
+    code = "invalid-topology"
+    title = "Invalid topology"
 
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))

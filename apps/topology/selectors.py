@@ -18,10 +18,22 @@ from dataclasses import dataclass, field
 from django.db.models import Count, Max
 from django.db.models.signals import post_delete, post_save
 
+from apps.core.errors import SwitchboardError
 from apps.topology.models import Subscription, Topic
 
 TOPOLOGY_CHECK_SECONDS = 1.0
 TOPOLOGY_MAX_AGE_SECONDS = 30.0
+
+
+class UnknownSubscriptionError(SwitchboardError):
+    """No subscription has this name (raised by callers for which `subscription_get` finding none is an error)."""
+
+    status = 404
+    code = "unknown-subscription"
+    title = "Unknown subscription"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"There is no subscription named {name!r}.")
 
 
 @dataclass

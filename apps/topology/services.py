@@ -5,6 +5,7 @@ from dataclasses import asdict, dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
+from apps.core.errors import SwitchboardError
 from apps.delivery import worker
 from apps.topology.loader import TopologySpec
 from apps.topology.models import Subscription, Topic
@@ -19,8 +20,12 @@ class SyncReport:
     deleted: list[str] = field(default_factory=list)
 
 
-class TopologyPruneError(Exception):
+class TopologyPruneError(SwitchboardError):
     """A topic that is no longer declared still has messages or subscriptions."""
+
+    status = 409
+    code = "topology-prune-refused"
+    title = "Topology prune refused"
 
 
 @transaction.atomic

@@ -7,7 +7,7 @@ from django.db import IntegrityError
 
 from apps.accounts.models import ApiKey
 from apps.accounts.services import (
-    InvalidApiKey,
+    InvalidApiKeyError,
     api_key_authenticate,
     api_key_create,
     api_key_ensure,
@@ -49,7 +49,7 @@ def test_create_with_a_chosen_key_stores_its_prefix_and_hash() -> None:
 
 @pytest.mark.parametrize("raw_key", ["", "sb", "sb_", "sb_prefix", "sb_prefix_", "sb__secret", "xx_prefix_secret"])
 def test_create_refuses_a_malformed_chosen_key(raw_key: str) -> None:
-    with pytest.raises(InvalidApiKey, match=r"^API keys look like sb_<prefix>_<secret>\.$"):
+    with pytest.raises(InvalidApiKeyError, match=r"^API keys look like sb_<prefix>_<secret>\.$"):
         api_key_create(name="ops", raw_key=raw_key)
     assert ApiKey.objects.count() == 0
 
@@ -68,20 +68,20 @@ def test_authenticate_returns_the_matching_key() -> None:
 
 def test_authenticate_rejects_a_wrong_secret() -> None:
     _, raw_key = api_key_create(name="a")
-    with pytest.raises(InvalidApiKey, match=r"^Unknown or revoked API key\.$"):
+    with pytest.raises(InvalidApiKeyError, match=r"^Unknown or revoked API key\.$"):
         api_key_authenticate(raw_key=raw_key + "x")
 
 
 def test_authenticate_rejects_an_unknown_prefix() -> None:
     api_key_create(name="a", raw_key="sb_known_secret")
-    with pytest.raises(InvalidApiKey, match=r"^Unknown or revoked API key\.$"):
+    with pytest.raises(InvalidApiKeyError, match=r"^Unknown or revoked API key\.$"):
         api_key_authenticate(raw_key="sb_unknown_secret")
 
 
 @pytest.mark.parametrize("raw_key", ["", "Bearer", "sb_onlyprefix", "sb__secret", "sk_prefix_secret", "sb_prefix_"])
 def test_authenticate_rejects_a_malformed_key(raw_key: str) -> None:
     api_key_create(name="a")
-    with pytest.raises(InvalidApiKey, match=r"^API keys look like sb_<prefix>_<secret>\.$"):
+    with pytest.raises(InvalidApiKeyError, match=r"^API keys look like sb_<prefix>_<secret>\.$"):
         api_key_authenticate(raw_key=raw_key)
 
 
@@ -92,7 +92,7 @@ def test_revoked_key_is_rejected() -> None:
     api_key.refresh_from_db()
     assert api_key.revoked_at is not None
     assert api_key.is_active is False
-    with pytest.raises(InvalidApiKey, match=r"^Unknown or revoked API key\.$"):
+    with pytest.raises(InvalidApiKeyError, match=r"^Unknown or revoked API key\.$"):
         api_key_authenticate(raw_key=raw_key)
 
 
@@ -131,12 +131,12 @@ def test_ensure_with_a_given_key_replaces_the_secret_and_unrevokes() -> None:
     assert (stored.prefix, stored.revoked_at) == ("replaced", None)
     assert stored.secret_hash == hashlib.sha256(b"newsecret").hexdigest()
     assert api_key_authenticate(raw_key="sb_replaced_newsecret") == stored
-    with pytest.raises(InvalidApiKey):
+    with pytest.raises(InvalidApiKeyError):
         api_key_authenticate(raw_key=old_raw_key)
 
 
 def test_ensure_refuses_a_malformed_given_key_and_keeps_the_old_one() -> None:
     created, raw_key = api_key_create(name="local")
-    with pytest.raises(InvalidApiKey):
+    with pytest.raises(InvalidApiKeyError):
         api_key_ensure(name="local", raw_key="not-a-key")
     assert api_key_authenticate(raw_key=raw_key) == created

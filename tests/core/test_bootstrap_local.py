@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from apps.accounts.models import ApiKey
-from apps.accounts.services import InvalidApiKey, api_key_authenticate
+from apps.accounts.services import InvalidApiKeyError, api_key_authenticate
 
 pytestmark = pytest.mark.django_db
 
@@ -87,7 +87,7 @@ def test_environment_overrides_what_an_earlier_run_stored(tmp_path: Path, monkey
     assert get_user_model().objects.get().check_password("a-new-password-1")
     assert ApiKey.objects.count() == 1
     assert api_key_authenticate(raw_key="sb_newprefix_newsecret").name == "local"
-    with pytest.raises(InvalidApiKey, match="Unknown or revoked API key"):
+    with pytest.raises(InvalidApiKeyError, match="Unknown or revoked API key"):
         api_key_authenticate(raw_key=old_key)
     assert json.loads(credentials.read_text())["api_key"] == "sb_newprefix_newsecret"
 

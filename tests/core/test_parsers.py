@@ -7,7 +7,7 @@ from django.test import RequestFactory
 from pytest_django.fixtures import Settings
 from rest_framework import exceptions
 
-from apps.core.api.parsers import JSONParser, RequestTooLarge
+from apps.core.api.parsers import JSONParser, RequestTooLargeError
 
 
 def _parse(body: bytes, *, content_length: int | None) -> object:
@@ -32,17 +32,17 @@ def test_malformed_json_is_a_parse_error() -> None:
 
 def test_declared_length_over_the_limit_is_refused_before_reading(settings: Settings) -> None:
     settings.SWITCHBOARD_MAX_REQUEST_BYTES = 10
-    with pytest.raises(RequestTooLarge) as info:
+    with pytest.raises(RequestTooLargeError) as info:
         _parse(b"{}", content_length=11)
-    assert info.value.status_code == 413
-    assert str(info.value.detail) == "The request body has 11 bytes; at most 10 are accepted."
+    assert info.value.status == 413
+    assert str(info.value) == "The request body has 11 bytes; at most 10 are accepted."
 
 
 def test_undeclared_length_over_the_limit_is_refused_after_limit_plus_one_bytes(settings: Settings) -> None:
     settings.SWITCHBOARD_MAX_REQUEST_BYTES = 10
-    with pytest.raises(RequestTooLarge) as info:
+    with pytest.raises(RequestTooLargeError) as info:
         _parse(b'{"a": "0123456789"}', content_length=None)
-    assert str(info.value.detail) == "The request body has more than 10 bytes."
+    assert str(info.value) == "The request body has more than 10 bytes."
 
 
 def test_body_of_exactly_the_limit_is_parsed(settings: Settings) -> None:

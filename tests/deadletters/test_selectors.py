@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from apps.deadletters import selectors
 from apps.deadletters.models import DeadLetter, DeadLetterReason
-from apps.deadletters.selectors import InvalidFilter, ReplayOutcome
+from apps.deadletters.selectors import InvalidFilterError, ReplayOutcome
 from apps.delivery.models import DeliveryState
 from apps.topology.models import Subscription, Topic
 from tests.deadletters.builders import T0, dead_letter, dead_letter_of, unroutable_dead_letter
@@ -121,7 +121,7 @@ def test_unroutable_dead_letters_are_found_by_topic_and_reason(orders: Topic) ->
     ],
 )
 def test_a_bad_filter_is_an_error_naming_it(billing: Subscription, filters: dict[str, object], errors: object) -> None:
-    with pytest.raises(InvalidFilter) as caught:
+    with pytest.raises(InvalidFilterError) as caught:
         selectors.dead_letters_filter(filters=filters)
 
     assert caught.value.errors == errors

@@ -11,7 +11,7 @@ from django.utils import timezone
 from apps.core.redis import redis_client
 from apps.deadletters import services
 from apps.deadletters.models import DeadLetter, DeadLetterReason
-from apps.deadletters.services import InvalidReplayRate, ReplayReport
+from apps.deadletters.services import InvalidReplayRateError, ReplayReport
 from apps.delivery import leases, scheduler, sending
 from apps.delivery.models import Delivery, DeliveryState
 from apps.topology.models import Subscription, Topic, UnroutablePolicy
@@ -128,7 +128,7 @@ def test_replays_fall_due_in_steps_that_keep_the_average_rate(
 def test_a_rate_out_of_bounds_is_refused_before_anything_changes(billing: Subscription, rate: float) -> None:
     dl = dead_letter(billing)
 
-    with pytest.raises(InvalidReplayRate):
+    with pytest.raises(InvalidReplayRateError):
         services.dead_letters_replay(dead_letters=[dl.pk], rate_per_second=rate)
 
     assert Delivery.objects.get().state == DeliveryState.DEAD

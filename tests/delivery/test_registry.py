@@ -8,7 +8,7 @@ from apps.delivery.registry import (
     DEFAULT_RETRY_FOR,
     Consumer,
     ReceivedMessage,
-    UnknownConsumer,
+    UnknownConsumerError,
     consumer,
     consumer_exists,
     consumer_get,
@@ -66,7 +66,7 @@ def test_registering_the_same_handler_again_is_harmless() -> None:
 
 
 def test_unknown_consumer_raises_a_lookup_error() -> None:
-    with pytest.raises(UnknownConsumer, match=r"^No consumer is registered as 'nope'\.$") as info:
+    with pytest.raises(UnknownConsumerError, match=r"^No consumer is registered as 'nope'\.$") as info:
         consumer_get("nope")
     assert isinstance(info.value, LookupError)
     assert consumer_exists("nope") is False

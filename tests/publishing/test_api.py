@@ -1,17 +1,21 @@
 """Tests for the publishing REST API: publish to a topic, read a message's deliveries."""
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import orjson
 import pytest
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from pytest_django.fixtures import Settings
 from rest_framework.test import APIClient
 
+from apps.accounts.models import ApiKey
 from apps.accounts.services import api_key_create, api_key_revoke
 from apps.delivery.models import Delivery, DeliveryState
-from apps.publishing.models import Message
+from apps.publishing import idempotency
+from apps.publishing.models import IdempotencyKey, Message
 from apps.topology.models import Subscription, Topic
 from tests.factories import DeliveryFactory, MessageFactory, SubscriptionFactory, TopicFactory
 
@@ -31,8 +35,8 @@ def orders_topic() -> Topic:
     return topic
 
 
-def post_json(client: APIClient, body: Any, url: str = PUBLISH_URL) -> Any:
-    return client.post(url, data=orjson.dumps(body), content_type="application/json")
+def post_json(client: APIClient, body: Any, url: str = PUBLISH_URL, **headers: Any) -> Any:
+    return client.post(url, data=orjson.dumps(body), content_type="application/json", **headers)
 
 
 def problem_of(response: Any, status: int, code: str) -> dict[str, Any]:
@@ -388,3 +392,111 @@ def test_message_detail_without_authorization_is_401(api_client: APIClient) -> N
     message = MessageFactory.create()
     body = problem_of(api_client.get(f"/api/v1/messages/{message.id}"), 401, "not-authenticated")
     assert "payload" not in body
+
+
+# Batch publish: each failed item answers the problem details a single publish would.
+
+BATCH_URL = PUBLISH_URL + "/batch"
+
+
+def test_batch_items_that_fail_answer_problem_details_and_the_rest_are_published(
+    authenticated_client: APIClient, orders_topic: Topic, settings: Settings
+) -> None:
+    settings.SWITCHBOARD_MAX_PAYLOAD_BYTES = 25
+    items = [
+        {"payload": {"order_id": "B-1"}},
+        {"payload": {"order_id": "B-2"}, "attributes": {"region": 3}},
+        {"payload": {"order_id": "o-123456789"}},  # 26 bytes of compact JSON
+        {"payload": {"order_id": "B-4"}, "ttl": 5},
+    ]
+
+    response = post_json(authenticated_client, {"messages": items}, url=BATCH_URL)
+
+    assert response.status_code == 202
+    body = orjson.loads(response.content)
+    assert (body["accepted"], body["failed"]) == (1, 3)
+    assert [result["error"] for result in body["results"][1:]] == [
+        {
+            "type": PROBLEM_TYPE + "invalid-message",
+            "title": "Invalid message",
+            "status": 400,
+            "detail": "attributes: region: Must be a string, not int.",
+            "errors": {"attributes": {"region": ["Must be a string, not int."]}},
+        },
+        {
+            "type": PROBLEM_TYPE + "payload-too-large",
+            "title": "Payload too large",
+            "status": 413,
+            "detail": "The payload is 26 bytes of JSON; at most 25 are accepted.",
+        },
+        {
+            "type": PROBLEM_TYPE + "invalid-message",
+            "title": "Invalid message",
+            "status": 400,
+            "detail": "ttl: Unknown field.",
+            "errors": {"ttl": ["Unknown field."]},
+        },
+    ]
+    assert Message.objects.get().payload == {"order_id": "B-1"}
+
+
+def test_a_batch_item_answers_the_body_a_single_publish_answers(
+    authenticated_client: APIClient, orders_topic: Topic, settings: Settings
+) -> None:
+    settings.SWITCHBOARD_MAX_PAYLOAD_BYTES = 25
+    item = {"payload": {"order_id": "o-123456789"}}
+
+    single = post_json(authenticated_client, item)
+    batch = post_json(authenticated_client, {"messages": [item]}, url=BATCH_URL)
+
+    assert orjson.loads(batch.content)["results"] == [{"error": orjson.loads(single.content)}]
+    assert_nothing_published()
+
+
+def test_a_batch_to_an_unknown_topic_is_a_404_problem(authenticated_client: APIClient, orders_topic: Topic) -> None:
+    response = post_json(
+        authenticated_client, {"messages": [{"payload": {}}]}, url="/api/v1/topics/nope/messages/batch"
+    )
+
+    body = problem_of(response, 404, "unknown-topic")
+    assert (body["title"], body["detail"]) == ("Unknown topic", "There is no topic named 'nope'.")
+    assert_nothing_published()
+
+
+# Idempotency keys.
+
+
+def test_an_idempotency_key_reused_with_another_request_is_a_422_problem(
+    authenticated_client: APIClient, orders_topic: Topic
+) -> None:
+    first = post_json(authenticated_client, {"payload": ORDER}, HTTP_IDEMPOTENCY_KEY="order-1")
+    changed = post_json(authenticated_client, {"payload": {"order_id": "o-2"}}, HTTP_IDEMPOTENCY_KEY="order-1")
+
+    assert first.status_code == 202
+    body = problem_of(changed, 422, "idempotency-key-reused")
+    assert (body["title"], body["detail"]) == (
+        "Idempotency key reused",
+        "The idempotency key 'order-1' was used with a different request.",
+    )
+    assert Message.objects.count() == 1
+
+
+def test_an_idempotency_key_in_flight_is_a_409_problem_to_retry_in_a_second(
+    authenticated_client: APIClient, orders_topic: Topic
+) -> None:
+    IdempotencyKey.objects.create(
+        scope=idempotency.api_scope(ApiKey.objects.get().pk),
+        key="order-1",
+        request_hash=idempotency.request_hash({"topic": "orders.created", "payload": ORDER, "attributes": {}}),
+        expires_at=timezone.now() + timedelta(hours=1),
+    )
+
+    response = post_json(authenticated_client, {"payload": ORDER}, HTTP_IDEMPOTENCY_KEY="order-1")
+
+    body = problem_of(response, 409, "idempotency-key-in-flight")
+    assert (body["title"], body["detail"]) == (
+        "Idempotency key in flight",
+        "A request with the idempotency key 'order-1' is still being processed.",
+    )
+    assert response["Retry-After"] == "1"
+    assert_nothing_published()

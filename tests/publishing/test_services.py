@@ -12,10 +12,10 @@ from apps.delivery.models import Delivery, DeliveryState
 from apps.publishing.models import Message
 from apps.publishing.services import (
     MAX_ATTRIBUTES,
-    InvalidMessage,
-    PayloadTooLarge,
+    InvalidMessageError,
+    PayloadTooLargeError,
     PublishError,
-    UnknownTopic,
+    UnknownTopicError,
     publish,
     publish_many,
 )
@@ -67,7 +67,7 @@ def test_publish_without_attributes_or_key_stores_empty_ones(orders_topic: Topic
 
 def test_null_payload_is_invalid_as_in_the_api(orders_topic: Topic) -> None:
     # The API refuses {"payload": null} with 400; the service must not fail with a database error.
-    with pytest.raises(InvalidMessage) as info:
+    with pytest.raises(InvalidMessageError) as info:
         publish(topic="orders.created", payload=None)
     assert info.value.field == "payload"
     assert_nothing_written()
@@ -81,7 +81,7 @@ def test_publish_rolls_back_with_the_callers_transaction(orders_topic: Topic) ->
 
 
 def test_unknown_topic(orders_topic: Topic) -> None:
-    with pytest.raises(UnknownTopic, match=r"^There is no topic named 'orders\.shipped'\.$") as info:
+    with pytest.raises(UnknownTopicError, match=r"^There is no topic named 'orders\.shipped'\.$") as info:
         publish(topic="orders.shipped", payload=ORDER)
     assert info.value.topic == "orders.shipped"
     assert isinstance(info.value, PublishError)
@@ -102,7 +102,7 @@ def test_unknown_topic(orders_topic: Topic) -> None:
     ],
 )
 def test_invalid_attributes(orders_topic: Topic, attributes: Any, message: str) -> None:
-    with pytest.raises(InvalidMessage) as info:
+    with pytest.raises(InvalidMessageError) as info:
         publish(topic="orders.created", payload=ORDER, attributes=attributes)
     assert (info.value.field, str(info.value)) == ("attributes", message)
     assert_nothing_written()
@@ -116,7 +116,7 @@ def test_fifty_attributes_are_accepted(orders_topic: Topic) -> None:
 
 @pytest.mark.parametrize("key", [42, b"bytes", ["k"], "k" * 201])
 def test_invalid_key(orders_topic: Topic, key: Any) -> None:
-    with pytest.raises(InvalidMessage) as info:
+    with pytest.raises(InvalidMessageError) as info:
         publish(topic="orders.created", payload=ORDER, key=key)
     assert (info.value.field, str(info.value)) == ("key", "The key must be a string of at most 200 characters.")
     assert_nothing_written()
@@ -142,7 +142,7 @@ def test_key_of_200_characters_is_accepted(orders_topic: Topic) -> None:
     ids=["set", "object", "complex", "int-key", "datetime", "uuid", "nan", "infinity"],
 )
 def test_payload_that_is_not_json_is_invalid(orders_topic: Topic, payload: Any) -> None:
-    with pytest.raises(InvalidMessage) as info:
+    with pytest.raises(InvalidMessageError) as info:
         publish(topic="orders.created", payload=payload)
     assert info.value.field == "payload"
     assert str(info.value).startswith("The payload is not JSON: ")
@@ -153,7 +153,9 @@ def test_payload_over_the_limit_is_too_large(orders_topic: Topic, settings: Sett
     settings.SWITCHBOARD_MAX_PAYLOAD_BYTES = 16
     payload = {"order_id": "o-10010"}  # 22 bytes of compact JSON
 
-    with pytest.raises(PayloadTooLarge, match=r"^The payload is 22 bytes of JSON; at most 16 are accepted\.$") as info:
+    with pytest.raises(
+        PayloadTooLargeError, match=r"^The payload is 22 bytes of JSON; at most 16 are accepted\.$"
+    ) as info:
         publish(topic="orders.created", payload=payload)
 
     assert (info.value.size, info.value.limit) == (22, 16)
@@ -162,7 +164,7 @@ def test_payload_over_the_limit_is_too_large(orders_topic: Topic, settings: Sett
 
 def test_payload_size_counts_utf8_bytes(orders_topic: Topic, settings: Settings) -> None:
     settings.SWITCHBOARD_MAX_PAYLOAD_BYTES = 5
-    with pytest.raises(PayloadTooLarge) as info:
+    with pytest.raises(PayloadTooLargeError) as info:
         publish(topic="orders.created", payload="żółw")  # 7 bytes in UTF-8, 9 with the quotes
     assert info.value.size == 9
 
@@ -176,7 +178,7 @@ def test_payload_of_exactly_the_limit_is_accepted(orders_topic: Topic, settings:
 def test_topic_is_checked_before_the_message(orders_topic: Topic) -> None:
     bad_attributes: Any = "bad"
     bad_key: Any = 5
-    with pytest.raises(UnknownTopic):
+    with pytest.raises(UnknownTopicError):
         publish(topic="nope", payload={1, 2}, attributes=bad_attributes, key=bad_key)
     assert_nothing_written()
 

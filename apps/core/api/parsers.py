@@ -5,13 +5,15 @@ from typing import IO, Any
 
 import orjson
 from django.conf import settings
-from rest_framework import exceptions, parsers, status
+from rest_framework import exceptions, parsers
+
+from apps.core.errors import SwitchboardError
 
 
-class RequestTooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "The request body is larger than allowed."
-    default_code = "request_too_large"
+class RequestTooLargeError(SwitchboardError):
+    status = 413
+    code = "request-too-large"
+    title = "The request body is larger than allowed"
 
 
 class JSONParser(parsers.JSONParser):
@@ -25,10 +27,10 @@ class JSONParser(parsers.JSONParser):
         limit = getattr(settings, setting)
         length = int(request.META.get("CONTENT_LENGTH") or 0) if request is not None else 0
         if length > limit:
-            raise RequestTooLarge(f"The request body has {length} bytes; at most {limit} are accepted.")
+            raise RequestTooLargeError(f"The request body has {length} bytes; at most {limit} are accepted.")
         body = stream.read(limit + 1) if stream is not None else b""
         if len(body) > limit:
-            raise RequestTooLarge(f"The request body has more than {limit} bytes.")
+            raise RequestTooLargeError(f"The request body has more than {limit} bytes.")
         try:
             return orjson.loads(body)
         except orjson.JSONDecodeError as exc:

@@ -9,7 +9,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from apps.core.errors import SwitchboardError
+from apps.core.errors import SwitchboardError, errors_text
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://switchboard.dev/problems/"
@@ -24,20 +24,16 @@ def problem_response(body: dict[str, Any], headers: dict[str, str] | None = None
     return Response(body, status=body["status"], headers=headers, content_type=PROBLEM_CONTENT_TYPE)
 
 
-def _detail_text(detail: Any) -> str:
-    if isinstance(detail, dict):
-        return "; ".join(f"{key}: {_detail_text(value)}" for key, value in detail.items())
-    if isinstance(detail, list):
-        return " ".join(_detail_text(item) for item in detail)
-    return str(detail)
+def problem_body(exc: SwitchboardError) -> dict[str, Any]:
+    """Return the problem-details body of a Switchboard error (the handler's, and a batch item's)."""
+    return problem(status_code=exc.status, title=exc.title, detail=str(exc), code=exc.code, **exc.problem_fields())
 
 
 def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Render Switchboard's, DRF's and Django's exceptions as problem details; leave others to Django (500)."""
     if isinstance(exc, SwitchboardError):
         set_rollback()
-        body = problem(status_code=exc.status, title=exc.title, detail=str(exc), code=exc.code, **exc.problem_fields())
-        return problem_response(body, exc.problem_headers() or None)
+        return problem_response(problem_body(exc), exc.problem_headers() or None)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or "Not found.")
     elif isinstance(exc, PermissionDenied):
@@ -56,7 +52,7 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     body = problem(
         status_code=exc.status_code,
         title=_title(exc),
-        detail=_detail_text(exc.detail),
+        detail=errors_text(exc.detail),
         code=str(code).replace("_", "-"),
     )
     if isinstance(exc.detail, dict | list):

@@ -4,17 +4,14 @@ from typing import Any
 
 from rest_framework import serializers
 
+from apps.core.api.serializers import StrictSerializer
+from apps.core.errors import error_summary
 from apps.deadletters.filters import FILTER_NAMES
 from apps.deadletters.models import DeadLetter
 from apps.deadletters.services import DEFAULT_REPLAY_RATE_PER_SECOND, MAX_REPLAY_RATE_PER_SECOND
 
 # A selection by id names at most this many dead letters; more go by filter.
 MAX_IDS = 10_000
-
-
-def error_summary(error: str) -> str | None:
-    """Return the last line of an error: what went wrong, without the traceback above it."""
-    return error.strip().splitlines()[-1] if error.strip() else None
 
 
 class DeadLetterSummarySerializer(serializers.ModelSerializer):
@@ -73,7 +70,7 @@ class DeadLetterDetailSerializer(DeadLetterSummarySerializer):
         fields = [*DeadLetterSummarySerializer.Meta.fields, "delivery_id", "payload", "attributes", "replays"]
 
 
-class DeadLetterSelectionSerializer(serializers.Serializer):
+class DeadLetterSelectionSerializer(StrictSerializer):
     """Which dead letters to act on: `ids`, or a `filter` (`{}` with `"all": true` for all)."""
 
     ids = serializers.ListField(
@@ -83,14 +80,6 @@ class DeadLetterSelectionSerializer(serializers.Serializer):
         required=False, help_text=f"The list's filters: {', '.join(FILTER_NAMES)}. {{}} with all=true means all."
     )
     all = serializers.BooleanField(required=False, default=False, help_text="Confirm that an empty filter means all.")
-
-    def to_internal_value(self, data: object) -> Any:
-        if not isinstance(data, dict):
-            raise serializers.ValidationError({"non_field_errors": ["The body must be a JSON object."]})
-        unknown = sorted(set(data) - set(self.fields))
-        if unknown:
-            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
-        return super().to_internal_value(data)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         has_ids, has_filter = "ids" in attrs, "filter" in attrs

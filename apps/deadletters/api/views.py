@@ -5,7 +5,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import QueryDict
 from drf_spectacular.utils import OpenApiParameter, OpenApiTypes, extend_schema
-from rest_framework import exceptions, serializers, status
+from rest_framework import serializers, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,12 +22,6 @@ from apps.deadletters.api.serializers import (
     ReplayReportSerializer,
 )
 from apps.deadletters.filters import DeadLetterFilterSet
-
-
-class UnknownDeadLetter(exceptions.APIException):
-    status_code = status.HTTP_404_NOT_FOUND
-    default_detail = "Unknown dead letter."
-    default_code = "unknown_dead_letter"
 
 
 class DeadLetterPagination(LimitOffsetPagination):
@@ -73,10 +67,13 @@ def _query_filters(params: QueryDict) -> dict[str, str]:
 
 
 def _filtered(filters: dict[str, Any], *, field: str | None = None) -> QuerySet[Any]:
+    """Return the dead letters matching `filters`; errors are named under `field` when the body has one."""
     try:
         return selectors.dead_letters_filter(filters=filters)
-    except selectors.InvalidFilter as exc:
-        raise serializers.ValidationError({field: exc.errors} if field else exc.errors) from exc
+    except selectors.InvalidFilterError as exc:
+        if field is None:
+            raise
+        raise selectors.InvalidFilterError({field: exc.errors}) from exc
 
 
 def _selected(selection: dict[str, Any]) -> QuerySet[Any]:
@@ -86,14 +83,14 @@ def _selected(selection: dict[str, Any]) -> QuerySet[Any]:
     missing = selectors.dead_letters_missing(ids=selection["ids"])
     if missing:
         shown = ", ".join(map(str, missing[:20])) + (f" and {len(missing) - 20} more" if len(missing) > 20 else "")
-        raise UnknownDeadLetter({"ids": [f"There is no dead letter with id {shown}."]})
+        raise selectors.UnknownDeadLetterError(errors={"ids": [f"There is no dead letter with id {shown}."]})
     return selectors.dead_letters_with_ids(ids=selection["ids"])
 
 
 def _get_or_404(dead_letter_id: int) -> Any:
     dead_letter = selectors.dead_letter_get(dead_letter_id=dead_letter_id)
     if dead_letter is None:
-        raise UnknownDeadLetter(f"There is no dead letter with id {dead_letter_id}.")
+        raise selectors.UnknownDeadLetterError(f"There is no dead letter with id {dead_letter_id}.")
     return dead_letter
 
 

@@ -2,6 +2,9 @@
 
 from rest_framework import serializers
 
+from apps.core.api.serializers import StrictSerializer
+from apps.core.errors import error_summary
+from apps.delivery.models import Delivery
 from apps.publishing.services import MAX_BATCH_MESSAGES
 
 
@@ -20,7 +23,7 @@ class StringMapField(serializers.DictField):
     child = StrictCharField(allow_blank=True, trim_whitespace=False)
 
 
-class PublishRequestSerializer(serializers.Serializer):
+class PublishRequestSerializer(StrictSerializer):
     payload = serializers.JSONField()
     attributes = StringMapField(required=False, default=dict)
     key = StrictCharField(required=False, allow_blank=True, max_length=200, trim_whitespace=False)
@@ -31,14 +34,6 @@ class PublishRequestSerializer(serializers.Serializer):
     ttl_seconds = serializers.FloatField(
         required=False, min_value=0.001, help_text="Dead-letter (reason expired) if not delivered in time."
     )
-
-    def to_internal_value(self, data: object) -> object:
-        if not isinstance(data, dict):
-            raise serializers.ValidationError({"non_field_errors": ["The body must be a JSON object."]})
-        unknown = sorted(set(data) - set(self.fields))
-        if unknown:
-            raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
-        return super().to_internal_value(data)
 
 
 class PublishBatchRequestSerializer(serializers.Serializer):
@@ -69,10 +64,9 @@ class DeliveryStatusSerializer(serializers.Serializer):
     attempts = serializers.IntegerField()
     last_error = serializers.SerializerMethodField()
 
-    def get_last_error(self, delivery: object) -> str | None:
+    def get_last_error(self, delivery: Delivery) -> str | None:
         # The last line of the traceback says what went wrong; the admin shows the rest.
-        error = getattr(delivery, "last_error", "")
-        return error.strip().splitlines()[-1] if error else None
+        return error_summary(delivery.last_error)
 
 
 class MessageStatusSerializer(serializers.Serializer):

@@ -8,7 +8,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.core.api.problems import problem, problem_response
 from apps.delivery import selectors as delivery_selectors
 from apps.topology import selectors, services
 from apps.topology.api.serializers import SubscriptionSerializer
@@ -25,11 +24,11 @@ def _render(subscriptions: list[Subscription], *, many: bool, **extra: object) -
     return Response({**serializer.data, **extra} if extra else serializer.data)
 
 
-def _unknown(name: str) -> Response:
-    detail = f"There is no subscription named {name!r}."
-    return problem_response(
-        problem(status_code=404, title="Unknown subscription", detail=detail, code="unknown-subscription")
-    )
+def _subscription(name: str) -> Subscription:
+    subscription = selectors.subscription_get(name=name)
+    if subscription is None:
+        raise selectors.UnknownSubscriptionError(name)
+    return subscription
 
 
 class SubscriptionListView(APIView):
@@ -41,8 +40,7 @@ class SubscriptionListView(APIView):
 class SubscriptionDetailView(APIView):
     @extend_schema(responses={200: SubscriptionSerializer})
     def get(self, request: Request, name: str) -> Response:
-        subscription = selectors.subscription_get(name=name)
-        return _unknown(name) if subscription is None else _render([subscription], many=False)
+        return _render([_subscription(name)], many=False)
 
 
 class _SubscriptionSwitchView(APIView):
@@ -52,9 +50,7 @@ class _SubscriptionSwitchView(APIView):
 
     @extend_schema(request=None, responses={200: SubscriptionSerializer})
     def post(self, request: Request, name: str) -> Response:
-        subscription = selectors.subscription_get(name=name)
-        if subscription is None:
-            return _unknown(name)
+        subscription = _subscription(name)
         confirmed = type(self).switch(subscription=subscription)
         return _render([subscription], many=False, workers_confirmed=confirmed)
 

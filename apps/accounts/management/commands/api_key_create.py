@@ -1,13 +1,14 @@
 from argparse import ArgumentParser
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import IntegrityError
 
 from apps.accounts import services
+from apps.core.management.base import SwitchboardCommand
 
 
-class Command(BaseCommand):
+class Command(SwitchboardCommand):
     help = "Create an API key and print it (the secret is shown only once)."
 
     def add_arguments(self, parser: ArgumentParser) -> None:

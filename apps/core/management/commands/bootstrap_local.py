@@ -7,14 +7,15 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import CommandError
 
 from apps.accounts import services as account_services
+from apps.core.management.base import SwitchboardCommand
 
 LOCAL_API_KEY_NAME = "local"
 
 
-class Command(BaseCommand):
+class Command(SwitchboardCommand):
     help = (
         "Ensure an admin user and an API key for the embedded default, and print them. "
         "Honours DJANGO_SUPERUSER_USERNAME, DJANGO_SUPERUSER_PASSWORD and SWITCHBOARD_API_KEY; "
@@ -37,7 +38,11 @@ class Command(BaseCommand):
         elif not user.check_password(password):
             user.set_password(password)
             user.save(update_fields=["password"])
-        _, known_key = account_services.api_key_ensure(name=LOCAL_API_KEY_NAME, raw_key=raw_key)
+        try:
+            _, known_key = account_services.api_key_ensure(name=LOCAL_API_KEY_NAME, raw_key=raw_key)
+        except account_services.InvalidApiKeyError as exc:
+            source = "SWITCHBOARD_API_KEY" if os.environ.get("SWITCHBOARD_API_KEY") else str(credentials)
+            raise CommandError(f"The API key in {source} is not valid: {exc}") from exc
         if known_key is None:
             # The key exists but its secret was lost with the credentials file: rotate it.
             _, known_key = account_services.api_key_ensure(

@@ -5,15 +5,16 @@ from argparse import ArgumentParser
 from dataclasses import asdict
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db.models import QuerySet
 
+from apps.core.management.base import SwitchboardCommand
 from apps.deadletters import selectors, services
 from apps.deadletters.filters import FILTER_NAMES
 from apps.deadletters.models import DeadLetter
 
 
-class Command(BaseCommand):
+class Command(SwitchboardCommand):
     help = (
         "Replay or purge the dead letters with the given --id values, or those matching the filters "
         "(--all, and no filter, for every one). Progress goes to the log; the report, as JSON, to stdout."
@@ -34,13 +35,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         dead_letters = self._selection(options)
-        try:
-            if options["operation"] == "replay":
-                report: Any = services.dead_letters_replay(dead_letters=dead_letters, rate_per_second=options["rate"])
-            else:
-                report = services.dead_letters_purge(dead_letters=dead_letters)
-        except services.InvalidReplayRate as exc:
-            raise CommandError(str(exc)) from exc
+        if options["operation"] == "replay":
+            report: Any = services.dead_letters_replay(dead_letters=dead_letters, rate_per_second=options["rate"])
+        else:
+            report = services.dead_letters_purge(dead_letters=dead_letters)
         self.stdout.write(json.dumps(asdict(report), default=str, sort_keys=True))
 
     def _selection(self, options: dict[str, Any]) -> QuerySet[DeadLetter]:
@@ -59,5 +57,5 @@ class Command(BaseCommand):
             raise CommandError("--all goes only without filters.")
         try:
             return selectors.dead_letters_filter(filters=filters)
-        except selectors.InvalidFilter as exc:
+        except selectors.InvalidFilterError as exc:
             raise CommandError(f"Invalid filter: {exc}") from exc

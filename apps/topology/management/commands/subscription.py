@@ -1,12 +1,11 @@
 from argparse import ArgumentParser
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
-
+from apps.core.management.base import SwitchboardCommand
 from apps.topology import selectors, services
 
 
-class Command(BaseCommand):
+class Command(SwitchboardCommand):
     help = "Pause or resume a subscription: `subscription pause NAME`, `subscription resume NAME`."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -16,7 +15,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, action: str, name: str, **options: Any) -> None:
         subscription = selectors.subscription_get(name=name)
         if subscription is None:
-            raise CommandError(f"There is no subscription named {name!r}.")
+            raise selectors.UnknownSubscriptionError(name)
         if action == "pause":
             services.subscription_pause(subscription=subscription)
             self.stdout.write(f"Paused {name}: its messages wait in {subscription.queue}.")

@@ -3,13 +3,14 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from apps.core.management.base import SwitchboardCommand
 from apps.topology import services
 from apps.topology.loader import TopologyError, topology_read
 
 
-class Command(BaseCommand):
+class Command(SwitchboardCommand):
     help = "Validate config/topology.yaml and make the database match it (all or nothing)."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
