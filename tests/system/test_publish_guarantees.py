@@ -24,20 +24,19 @@ from apps.delivery.models import Delivery, DeliveryState
 from apps.publishing.models import Message
 from apps.publishing.services import publish
 from project.celery import app as celery_app
-from tests.system.faults import (
-    ORDERS,
-    api_client,
+from tests.harness.redis_server import RedisServer
+from tests.harness.stack import Stack, WebServer
+from tests.system.api import ORDERS, api_client, order
+from tests.system.faults import queued
+from tests.system.oracle import (
     charged_ids,
-    open_deliveries,
+    nothing_open,
     open_deliveries_described,
-    order,
-    outcome,
-    queued,
     reserved_ids,
     settle,
+    tally,
     tasks_succeeded,
 )
-from tests.system.processes import RedisServer, Stack, WebServer
 
 SETTLE_SECONDS = 120.0
 # Longer than the outbox grace (2 s) plus a relay sweep interval (1 s): anything left in
@@ -91,10 +90,10 @@ def test_publish_commits_or_rolls_back_with_the_callers_transaction(
         with pytest.raises(CallerFailed), transaction.atomic():
             in_rolled_back_savepoint = publish(topic="orders.created", payload=order(3))
             raise CallerFailed
-    settled = settle(lambda: open_deliveries() == 0 and len(charged_ids()) == 1, timeout=SETTLE_SECONDS)
+    settled = settle(lambda: nothing_open() and len(charged_ids()) == 1, timeout=SETTLE_SECONDS)
     time.sleep(OUTBOX_SWEEP_WAIT)
 
-    result = outcome([str(committed.id)], redis_server)
+    result = tally([str(committed.id)], redis_server.client())
     print(result.line(rolled_back=2, worker_tasks=tasks_succeeded(worker)))
     assert settled, open_deliveries_described()
     assert [str(m) for m in Message.objects.values_list("id", flat=True)] == [str(committed.id)]
@@ -118,17 +117,12 @@ def test_publish_commits_or_rolls_back_with_the_callers_transaction(
     )
 
 
-@pytest.fixture
-def web(stack: Stack, demo_topology: None) -> WebServer:
-    return stack.start_web()
-
-
 def test_concurrent_repeats_of_an_idempotent_publish_publish_once(
     stack: Stack, redis_server: RedisServer, web: WebServer, api_key: str
 ) -> None:
     stack.start_worker(concurrency=2)
     stack.start_relay()
-    client = api_client(web.base_url, api_key)
+    client = api_client(web, api_key)
     body = {"payload": order(7)}
     headers = {"Idempotency-Key": "order-7-created"}
     start = threading.Barrier(100)
@@ -139,7 +133,7 @@ def test_concurrent_repeats_of_an_idempotent_publish_publish_once(
 
     with ThreadPoolExecutor(max_workers=100) as pool:
         answers = list(pool.map(repeat, range(100)))
-    settled = settle(lambda: open_deliveries() == 0 and len(charged_ids()) == 1, timeout=SETTLE_SECONDS)
+    settled = settle(lambda: nothing_open() and len(charged_ids()) == 1, timeout=SETTLE_SECONDS)
     later = client.post(ORDERS, json=body, headers=headers)
     changed = client.post(ORDERS, json={"payload": {**order(7), "total": "2.00"}}, headers=headers)
 
@@ -148,7 +142,7 @@ def test_concurrent_repeats_of_an_idempotent_publish_publish_once(
     replayed = [a for a in answers if a.status_code == 202 and "Idempotent-Replayed" in a.headers]
     in_flight = [a for a in answers if a.status_code == 409]
     accepted_ids = sorted({a.json()["id"] for a in first + replayed})
-    result = outcome(accepted_ids, redis_server)
+    result = tally(accepted_ids, redis_server.client())
     print(result.line(repeats=100, first=len(first), replayed=len(replayed), in_flight=len(in_flight)))
     assert settled, open_deliveries_described()
     assert sorted(set(statuses)) in ([202], [202, 409])
