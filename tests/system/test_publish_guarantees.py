@@ -26,17 +26,9 @@ from apps.publishing.services import publish
 from project.celery import app as celery_app
 from tests.harness.redis_server import RedisServer
 from tests.harness.stack import Stack, WebServer
+from tests.system import oracle
 from tests.system.api import ORDERS, api_client, order
 from tests.system.faults import queued
-from tests.system.oracle import (
-    charged_ids,
-    nothing_open,
-    open_deliveries_described,
-    reserved_ids,
-    settle,
-    tally,
-    tasks_succeeded,
-)
 
 SETTLE_SECONDS = 120.0
 # Longer than the outbox grace (2 s) plus a relay sweep interval (1 s): anything left in
@@ -90,23 +82,23 @@ def test_publish_commits_or_rolls_back_with_the_callers_transaction(
         with pytest.raises(CallerFailed), transaction.atomic():
             in_rolled_back_savepoint = publish(topic="orders.created", payload=order(3))
             raise CallerFailed
-    settled = settle(lambda: nothing_open() and len(charged_ids()) == 1, timeout=SETTLE_SECONDS)
+    settled = oracle.settle(lambda: oracle.nothing_open() and len(oracle.charged_ids()) == 1, timeout=SETTLE_SECONDS)
     time.sleep(OUTBOX_SWEEP_WAIT)
 
-    result = tally([str(committed.id)], redis_server.client())
-    print(result.line(rolled_back=2, worker_tasks=tasks_succeeded(worker)))
-    assert settled, open_deliveries_described()
+    result = oracle.tally([str(committed.id)], redis_server.client())
+    print(result.line(rolled_back=2, worker_tasks=oracle.tasks_succeeded(worker)))
+    assert settled, oracle.open_deliveries_described()
     assert [str(m) for m in Message.objects.values_list("id", flat=True)] == [str(committed.id)]
-    assert reserved_ids() == [str(committed.id)]
-    assert charged_ids() == [str(committed.id)]
+    assert oracle.reserved_ids() == [str(committed.id)]
+    assert oracle.charged_ids() == [str(committed.id)]
     assert sorted(Delivery.objects.values_list("subscription__name", "state", "attempts")) == [
         ("billing-charge", DeliveryState.DELIVERED, 1),
         ("inventory-reserve", DeliveryState.DELIVERED, 1),
     ]
-    assert str(rolled_back.id) not in reserved_ids() + charged_ids()
-    assert str(in_rolled_back_savepoint.id) not in reserved_ids() + charged_ids()
+    assert str(rolled_back.id) not in oracle.reserved_ids() + oracle.charged_ids()
+    assert str(in_rolled_back_savepoint.id) not in oracle.reserved_ids() + oracle.charged_ids()
     # Nothing of the rolled-back publishes reached Redis: the worker ran exactly two tasks.
-    assert tasks_succeeded(worker) == 2
+    assert oracle.tasks_succeeded(worker) == 2
     assert queued(redis_server) == 0
     assert (result.published, result.handled, result.duplicates_skipped, result.dead_lettered, result.lost) == (
         1,
@@ -133,7 +125,7 @@ def test_concurrent_repeats_of_an_idempotent_publish_publish_once(
 
     with ThreadPoolExecutor(max_workers=100) as pool:
         answers = list(pool.map(repeat, range(100)))
-    settled = settle(lambda: nothing_open() and len(charged_ids()) == 1, timeout=SETTLE_SECONDS)
+    settled = oracle.settle(lambda: oracle.nothing_open() and len(oracle.charged_ids()) == 1, timeout=SETTLE_SECONDS)
     later = client.post(ORDERS, json=body, headers=headers)
     changed = client.post(ORDERS, json={"payload": {**order(7), "total": "2.00"}}, headers=headers)
 
@@ -142,9 +134,9 @@ def test_concurrent_repeats_of_an_idempotent_publish_publish_once(
     replayed = [a for a in answers if a.status_code == 202 and "Idempotent-Replayed" in a.headers]
     in_flight = [a for a in answers if a.status_code == 409]
     accepted_ids = sorted({a.json()["id"] for a in first + replayed})
-    result = tally(accepted_ids, redis_server.client())
+    result = oracle.tally(accepted_ids, redis_server.client())
     print(result.line(repeats=100, first=len(first), replayed=len(replayed), in_flight=len(in_flight)))
-    assert settled, open_deliveries_described()
+    assert settled, oracle.open_deliveries_described()
     assert sorted(set(statuses)) in ([202], [202, 409])
     assert len(first) == 1
     assert len(first) + len(replayed) + len(in_flight) == 100
@@ -156,8 +148,8 @@ def test_concurrent_repeats_of_an_idempotent_publish_publish_once(
         assert answer.headers["Retry-After"] == "1"
         assert answer.json()["status"] == 409
     assert [str(m) for m in Message.objects.values_list("id", flat=True)] == accepted_ids
-    assert reserved_ids() == accepted_ids
-    assert charged_ids() == accepted_ids
+    assert oracle.reserved_ids() == accepted_ids
+    assert oracle.charged_ids() == accepted_ids
     assert Delivery.objects.filter(state=DeliveryState.DELIVERED).count() == 2
     assert (later.status_code, later.headers["Idempotent-Replayed"], later.json()) == (202, "true", first[0].json())
     assert changed.status_code == 422
