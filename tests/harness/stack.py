@@ -20,7 +20,7 @@ WORKER_READY = " ready."
 RELAY_READY = "Relay running"
 
 
-def django_env(*, settings: str, database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
+def django_env(*, settings: str, database_url: str, redis_url: str) -> dict[str, str]:
     """This process's environment, pointed at the given settings, database and Redis."""
     return dict(
         os.environ,
@@ -28,7 +28,6 @@ def django_env(*, settings: str, database_url: str, redis_url: str, **extra: str
         DATABASE_URL=database_url,
         REDIS_URL=redis_url,
         PYTHONUNBUFFERED="1",
-        **extra,
     )
 
 
