@@ -77,7 +77,7 @@ lint: venv ## ruff check, ruff format --check, mypy (runs all three, fails if an
 	@status=0; \
 	$(BIN)/ruff check . || status=1; \
 	$(BIN)/ruff format --check . || status=1; \
-	$(BIN)/mypy apps project || status=1; \
+	$(BIN)/mypy apps project tests bench || status=1; \
 	exit $$status
 
 .PHONY: test

@@ -5,5 +5,6 @@ runs in the same invocation against one private redis-server (AOF, everysec) wit
 same ~300-byte payload and the same handler work (bench.workload.handle), so the
 ratios in var/bench/latest.json compare like with like on this machine, today.
 
-Nothing here imports from tests/: the process handling in bench.stack is its own.
+The processes are started by the system tests' harness (tests/harness), the same way;
+bench.processes adds what only the benchmark needs.
 """

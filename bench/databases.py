@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from bench import systems
-from bench.stack import run_to_end
+from bench.processes import run_to_end
 
 SETTINGS = "bench.settings"
 

@@ -11,7 +11,8 @@ import orjson
 
 from bench import workload
 from bench.databases import Databases
-from bench.stack import ROOT, RedisServer
+from tests.harness.processes import ROOT
+from tests.harness.redis_server import RedisServer
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """The measurements: publish rate, drain rate, latency under load, worker memory, HTTP publish.
 
-Each function takes a Harness (the private Redis, the run directory, the environment
+Each function takes a SystemRun (the private Redis, the run directory, the environment
 of a system) and returns plain numbers; bench.run repeats them and keeps medians.
 """
 
@@ -14,8 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from bench import http_load, workload
-from bench.stack import VENV_BIN, BenchError, Process, RedisServer, free_port, run_to_end, wait_until
+from bench.processes import BenchError, rss_bytes, run_to_end
 from bench.systems import FILL_BATCH, SWITCHBOARD_SYSTEMS, WorkerSetup, start_workers
+from tests.harness.processes import ManagedProcess, wait_until
+from tests.harness.redis_server import RedisServer
+from tests.harness.stack import Stack, WebServer
 
 READY_TIMEOUT = 120.0
 HTTP_WARMUP = 50
@@ -23,7 +26,7 @@ PUBLISH_WARMUP = 50
 
 
 @dataclass
-class Harness:
+class SystemRun:
     redis: RedisServer
     run_dir: Path
     env: dict[str, str]
@@ -31,6 +34,11 @@ class Harness:
     counter_polls: int = field(default=0)
     # Switchboard: delete the messages and deliveries of earlier runs (see bench.sb_setup empty).
     empty_database: bool = False
+
+    @property
+    def stack(self) -> Stack:
+        """Start the system's long-running processes through this, with its environment."""
+        return Stack(redis=self.redis, log_dir=self.run_dir / "logs", env=self.env)
 
     def producer(self, system: str, mode: str, *, count: int, timeout: float, **options: float) -> float:
         """Run bench.producer in a fresh process; return the seconds its timed part took."""
@@ -44,7 +52,7 @@ class Harness:
         self.counter_polls += 1
         return as_int(self.redis.client().get(workload.COUNTER_KEY))
 
-    def wait_handled(self, target: int, *, workers: list[Process], stall_seconds: float = 60.0) -> float:
+    def wait_handled(self, target: int, *, workers: list[ManagedProcess], stall_seconds: float = 60.0) -> float:
         """Poll the handler counter until it reaches `target`; return when it did (perf_counter).
 
         Fail when the count stops moving for `stall_seconds` or a worker exits.
@@ -76,10 +84,10 @@ class Harness:
             run_to_end("empty the database", args, self.env, self.run_dir / "setup.log", timeout=120)
         self.redis.client().flushall()
 
-    def start_ready_workers(self, system: str, setup: WorkerSetup, *, tag: str) -> list[Process]:
+    def start_ready_workers(self, system: str, setup: WorkerSetup, *, tag: str) -> list[ManagedProcess]:
         client = self.redis.client()
         client.delete(workload.READY_KEY)
-        workers, expected = start_workers(system, setup, env=self.env, log_dir=self.run_dir / "logs", tag=tag)
+        workers, expected = start_workers(system, setup, stack=self.stack, tag=tag)
 
         def ready() -> bool:
             for worker in workers:
@@ -112,12 +120,12 @@ def as_int(raw: Any) -> int:
     return int(raw or 0)
 
 
-def stop_all(processes: list[Process]) -> None:
+def stop_all(processes: list[ManagedProcess]) -> None:
     for process in processes:
         process.stop()
 
 
-def publish_rate(h: Harness, system: str, mode: str, *, count: int, batch: int) -> float:
+def publish_rate(h: SystemRun, system: str, mode: str, *, count: int, batch: int) -> float:
     """Publish `count` messages with no worker running; return messages a second."""
     h.reset()
     seconds = h.producer(system, mode, count=count, batch=batch, warmup=PUBLISH_WARMUP, timeout=120 + count / 20)
@@ -130,7 +138,7 @@ class DrainResult:
     commands_per_message: dict[str, dict[str, float]]
 
 
-def drain_rate(h: Harness, system: str, setup: WorkerSetup, *, count: int, tag: str) -> DrainResult:
+def drain_rate(h: SystemRun, system: str, setup: WorkerSetup, *, count: int, tag: str) -> DrainResult:
     """Queue `count` messages while the workers are paused, resume them, time until all are handled.
 
     The workers are fresh processes, started and ready before the queue fills, then
@@ -175,7 +183,7 @@ class SteadyResult:
 
 
 def steady(
-    h: Harness,
+    h: SystemRun,
     system: str,
     setup: WorkerSetup,
     *,
@@ -199,7 +207,7 @@ def steady(
             client.delete(workload.LATENCY_KEY)
             handled = checkpoint
             time.sleep(1.0)  # let in-flight acknowledgements and ledger writes settle
-            rss.append({"messages": checkpoint, "rss_bytes": sum(w.rss_bytes() for w in workers)})
+            rss.append({"messages": checkpoint, "rss_bytes": sum(rss_bytes(w) for w in workers)})
         for rep in range(repetitions):
             for name, rate in loads.items():
                 run = _latency_run(h, system, workers, rate=rate, seconds=seconds)
@@ -214,7 +222,9 @@ def steady(
     return SteadyResult(rss=rss, latency_runs=latency_runs)
 
 
-def _latency_run(h: Harness, system: str, workers: list[Process], *, rate: float, seconds: float) -> dict[str, float]:
+def _latency_run(
+    h: SystemRun, system: str, workers: list[ManagedProcess], *, rate: float, seconds: float
+) -> dict[str, float]:
     """Publish at `rate` for `seconds`; return the latency percentiles once all are handled."""
     client = h.redis.client()
     count = max(100, round(rate * seconds))
@@ -236,31 +246,13 @@ def median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def start_gunicorn(h: Harness, app: str, *, settings: str, tag: str) -> tuple[Process, int]:
+def start_gunicorn(h: SystemRun, app: str, *, settings: str, tag: str) -> WebServer:
     """Start gunicorn with Switchboard's config/gunicorn.conf.py on a free port; wait for /healthz."""
-    port = free_port()
-    env = dict(h.env, DJANGO_SETTINGS_MODULE=settings, GUNICORN_BIND=f"127.0.0.1:{port}", PORT=str(port))
-    args = [str(VENV_BIN / "gunicorn"), "--config", "config/gunicorn.conf.py", app]
-    process = Process(tag, args, env, h.run_dir / "logs" / f"{tag}.log").start()
-
-    def healthy() -> bool:
-        import httpx
-
-        process.check_alive()
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    try:
-        wait_until(healthy, timeout=60, what=f"gunicorn {app} /healthz")
-    except BaseException:
-        process.stop()
-        raise
-    return process, port
+    options = ["--config", "config/gunicorn.conf.py"]
+    return h.stack.start_web(app=app, options=options, name=tag, DJANGO_SETTINGS_MODULE=settings)
 
 
-def http_rate(h: Harness, target: http_load.Target, *, count: int) -> float:
+def http_rate(h: SystemRun, target: http_load.Target, *, count: int) -> float:
     """POST `count` requests (after a warm-up); return accepted requests a second."""
     h.reset()
     http_load.load(target, count=HTTP_WARMUP)

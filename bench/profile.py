@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import phases
-from bench.stack import VENV_BIN, BenchError, Process, run_to_end
+from bench.processes import BenchError, run_to_end
 from bench.systems import WorkerSetup
+from tests.harness.processes import VENV_BIN, ManagedProcess
 
 TOP = 30
 _LINE = re.compile(r":\d+\)$")
@@ -55,7 +56,7 @@ def summarize(paths: list[Path]) -> dict[str, Any]:
     }
 
 
-def profile_drain(h: phases.Harness, system: str, setup: WorkerSetup, *, count: int, out_dir: Path) -> dict[str, Any]:
+def profile_drain(h: phases.SystemRun, system: str, setup: WorkerSetup, *, count: int, out_dir: Path) -> dict[str, Any]:
     py_spy = VENV_BIN / "py-spy"
     if not py_spy.exists():
         raise BenchError("py-spy is not installed: .venv/bin/pip install py-spy (it is not a project requirement)")
@@ -63,7 +64,7 @@ def profile_drain(h: phases.Harness, system: str, setup: WorkerSetup, *, count: 
     h.log(f"  profiling a drain of {count:,} messages ({setup.name}) with py-spy")
     h.reset()
     workers = h.start_ready_workers(system, setup, tag=f"{system}-profile")
-    spies: list[Process] = []
+    spies: list[ManagedProcess] = []
     outputs: list[Path] = []
     try:
         for worker in workers:
@@ -86,7 +87,7 @@ def profile_drain(h: phases.Harness, system: str, setup: WorkerSetup, *, count: 
                 "--nonblocking",
                 "--subprocesses",
             ]
-            spies.append(Process(f"py-spy-{index}", args, h.env, h.run_dir / "logs" / f"py-spy-{index}.log").start())
+            spies.append(h.stack.spawn(f"py-spy-{index}", args))
         time.sleep(2.0)  # let py-spy attach
         started = time.perf_counter()
         for worker in workers:
@@ -96,7 +97,8 @@ def profile_drain(h: phases.Harness, system: str, setup: WorkerSetup, *, count: 
         for spy in spies:
             spy.signal_group(signal.SIGINT)
             with contextlib.suppress(subprocess.TimeoutExpired):
-                spy.popen.wait(timeout=30)  # type: ignore[union-attr]
+                if spy.popen is not None:
+                    spy.popen.wait(timeout=30)
             spy.stop()
         phases.stop_all(workers)
     summary = summarize([p for p in outputs if p.exists()])
@@ -106,7 +108,7 @@ def profile_drain(h: phases.Harness, system: str, setup: WorkerSetup, *, count: 
     return summary
 
 
-def per_delivery_costs(h: phases.Harness, system: str) -> dict[str, Any]:
+def per_delivery_costs(h: phases.SystemRun, system: str) -> dict[str, Any]:
     """Count the SQL queries and Redis commands of one publish and one delivery, in one process."""
     out = run_to_end(
         "diagnose", [sys.executable, "-m", "bench.diagnose", system], h.env, h.run_dir / "diagnose.log", timeout=300

@@ -21,7 +21,10 @@ from typing import Any
 from bench import http_load, phases, profile, report, systems, workload
 from bench.databases import Databases
 from bench.modes import MODES, Mode, run_context
-from bench.stack import ROOT, VENV_BIN, BenchError, Process, RedisServer, free_port, run_to_end, wait_until
+from bench.processes import run_to_end
+from tests.harness.processes import ROOT, VENV_BIN, HarnessError, ManagedProcess
+from tests.harness.redis_server import RedisServer
+from tests.harness.stack import WebServer
 
 PUBLISH_PATH = "/api/v1/topics/bench.per-message/messages"
 NOOP_PATH = "/api/v1/topics/bench.per-message/noop"
@@ -61,8 +64,8 @@ class Runner:
             LOG_LEVEL="WARNING",
         )
 
-    def harness(self, env: dict[str, str], *, switchboard: bool = False) -> phases.Harness:
-        return phases.Harness(redis=self.redis, run_dir=self.run_dir, env=env, log=say, empty_database=switchboard)
+    def system_run(self, env: dict[str, str], *, switchboard: bool = False) -> phases.SystemRun:
+        return phases.SystemRun(redis=self.redis, run_dir=self.run_dir, env=env, log=say, empty_database=switchboard)
 
     def _system_data(self, system: str) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -79,15 +82,15 @@ class Runner:
         say(f"== {systems.LABELS[system]}")
         data = self._system_data(system)
         self.redis.client().flushall()
-        background: list[Process] = []
+        background: list[ManagedProcess] = []
         try:
             env = dict(self.base_env)
             if system in (*systems.SWITCHBOARD_SYSTEMS, systems.NOOP_DRF):
                 env.update(self.databases.fresh(system, self.base_env))
                 data["api_key"] = self._topology(system, env)
             if system in systems.SWITCHBOARD_SYSTEMS:
-                background.append(self._start_relay(env, system))
-            h = self.harness(env, switchboard=system in systems.SWITCHBOARD_SYSTEMS)
+                background.append(self.system_run(env).stack.start_relay(name=f"{system}-relay"))
+            h = self.system_run(env, switchboard=system in systems.SWITCHBOARD_SYSTEMS)
             if system != systems.NOOP_DRF:
                 self._publish(h, system, data)
             if system in (systems.SB_PER_MESSAGE, systems.NOOP_DRF):
@@ -106,7 +109,7 @@ class Runner:
                     timeout=120,
                 )
                 data["deliveries_by_state"] = json.loads(out)
-        except BenchError as exc:
+        except HarnessError as exc:
             data["errors"].append(str(exc))
             say(f"  FAILED: {exc}")
         finally:
@@ -116,7 +119,7 @@ class Runner:
     def _guarded(self, data: dict[str, Any], what: str, action: Any) -> None:
         try:
             action()
-        except BenchError as exc:
+        except HarnessError as exc:
             data["errors"].append(f"{what}: {exc}")
             say(f"  {what} FAILED: {exc}")
         except Exception as exc:  # noqa: BLE001 - a broken phase is reported, the others still run
@@ -133,22 +136,7 @@ class Runner:
         )
         return str(json.loads(out)["api_key"])
 
-    def _start_relay(self, env: dict[str, str], system: str) -> Process:
-        relay = Process(
-            f"{system}-relay",
-            [sys.executable, "manage.py", "relay"],
-            env,
-            self.run_dir / "logs" / f"{system}-relay.log",
-        ).start()
-
-        def running() -> bool:
-            relay.check_alive()
-            return "Relay running" in relay.log_tail()
-
-        wait_until(running, timeout=60, what="the relay")
-        return relay
-
-    def _publish(self, h: phases.Harness, system: str, data: dict[str, Any]) -> None:
+    def _publish(self, h: phases.SystemRun, system: str, data: dict[str, Any]) -> None:
         modes = ["single", "many"] if system in systems.SWITCHBOARD_SYSTEMS else ["single"]
         data["publish"] = {m: {"runs": []} for m in modes}
         for rep in range(self.mode.repetitions):
@@ -181,7 +169,7 @@ class Runner:
             noop["api_key"] = self._topology(systems.NOOP_DRF, noop_env)
             noop["http_alternating_with"] = system
             endpoints.append((systems.NOOP_DRF, noop, noop_env))
-        servers: list[Process] = []
+        servers: list[WebServer] = []
         targets = []
         try:
             for name, entry, server_env in endpoints:
@@ -190,16 +178,18 @@ class Runner:
                 else:
                     app, settings, path = "project.wsgi:application", "bench.settings", PUBLISH_PATH
                 entry["http"] = {"runs": [], "path": path}
-                h = self.harness(server_env, switchboard=name in systems.SWITCHBOARD_SYSTEMS)
-                gunicorn, port = phases.start_gunicorn(h, app, settings=settings, tag=f"{name}-gunicorn")
+                h = self.system_run(server_env, switchboard=name in systems.SWITCHBOARD_SYSTEMS)
+                gunicorn = phases.start_gunicorn(h, app, settings=settings, tag=f"{name}-gunicorn")
                 servers.append(gunicorn)
                 body = http_load.publish_body(workload.PAYLOAD)
-                targets.append((h, entry, http_load.Target("127.0.0.1", port, path, entry.pop("api_key"), body)))
+                targets.append(
+                    (h, entry, http_load.Target("127.0.0.1", gunicorn.port, path, entry.pop("api_key"), body))
+                )
             for rep in range(self.mode.repetitions):
                 for h, entry, target in targets:
 
                     def one(
-                        h: phases.Harness = h, entry: dict[str, Any] = entry, target: Any = target, rep: int = rep
+                        h: phases.SystemRun = h, entry: dict[str, Any] = entry, target: Any = target, rep: int = rep
                     ) -> None:
                         rate = phases.http_rate(h, target, count=self.mode.http_count)
                         entry["http"]["runs"].append(rate)
@@ -207,13 +197,13 @@ class Runner:
 
                     self._guarded(entry, "http", one)
         finally:
-            phases.stop_all(servers)
+            phases.stop_all([server.process for server in servers])
             for _, entry, _ in endpoints:
                 entry.pop("api_key", None)  # never into the JSON
         for _, entry, _ in endpoints:
             entry["http"]["median"] = phases.median(entry["http"]["runs"])
 
-    def _drain(self, h: phases.Harness, system: str, data: dict[str, Any]) -> None:
+    def _drain(self, h: phases.SystemRun, system: str, data: dict[str, Any]) -> None:
         setups = systems.drain_setups(system)
         drain: dict[str, Any] = {"count": self.mode.drain_count, "setups": {}}
         data["drain"] = drain
@@ -238,7 +228,7 @@ class Runner:
 
     def _drain_reps(
         self,
-        h: phases.Harness,
+        h: phases.SystemRun,
         system: str,
         setups: list[systems.WorkerSetup],
         entries: dict[str, Any],
@@ -258,7 +248,7 @@ class Runner:
 
                 self._guarded(data, f"drain {setup.name}", one)
 
-    def _steady(self, h: phases.Harness, system: str, data: dict[str, Any]) -> None:
+    def _steady(self, h: phases.SystemRun, system: str, data: dict[str, Any]) -> None:
         """Measure memory, then latency at half the peer's drain rate (and, for Switchboard, its own)."""
         setup = self.best.get(system)
         if setup is None:
@@ -298,7 +288,7 @@ class Runner:
 
         self._guarded(data, "memory and latency", run)
 
-    def _profile(self, h: phases.Harness, system: str, data: dict[str, Any]) -> None:
+    def _profile(self, h: phases.SystemRun, system: str, data: dict[str, Any]) -> None:
         assert self.profile_dir is not None
         setup = self.best.get(system, systems.SOLO_2)
         data["per_delivery_costs"] = profile.per_delivery_costs(h, system)
@@ -325,7 +315,7 @@ def main(argv: list[str]) -> int:
     run_dir.mkdir(parents=True)
     started = time.time()
     say(f"Switchboard benchmark, {mode.name} mode, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
-    redis = RedisServer(run_dir / "redis", free_port())
+    redis = RedisServer(run_dir / "redis", client_timeout=30)
     try:
         redis.start()
         say(f"redis-server {redis.version()} with AOF everysec on port {redis.port}")
@@ -339,7 +329,7 @@ def main(argv: list[str]) -> int:
                 runner.run_system(system)
         results = runner.results
         results.update(run_context(mode, redis, databases, started))
-    except (BenchError, OSError) as exc:
+    except (HarnessError, OSError) as exc:
         say(f"The benchmark could not run: {exc}")
         return 1
     except KeyboardInterrupt:

@@ -6,12 +6,11 @@ same flags: log level WARNING (no per-task log lines), without gossip and mingle
 start-up chatter between workers); Dramatiq runs its CLI defaults.
 """
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from bench import workload
-from bench.stack import VENV_BIN, Process
+from tests.harness.processes import VENV_BIN, ManagedProcess
+from tests.harness.stack import Stack
 
 RAW_CELERY = "raw_celery"
 RAW_DRAMATIQ = "raw_dramatiq"
@@ -76,31 +75,32 @@ def one_process(setup: WorkerSetup) -> WorkerSetup:
     return WorkerSetup(setup.pool, 1)
 
 
-def _celery_args(system: str, *, name: str) -> list[str]:
-    common = ["-l", "warning", "-n", f"{name}@%h", "--without-gossip", "--without-mingle"]
+def _worker_app(system: str) -> tuple[str, list[str], list[str]]:
+    """The Celery app of a system's workers, their queues and the modules they include."""
     if system == RAW_CELERY:
-        return [str(VENV_BIN / "celery"), "-A", "bench.raw_celery", "worker", "-Q", workload.RAW_CELERY_QUEUE, *common]
-    return [
-        str(VENV_BIN / "celery"), "-A", "project", "worker",
-        "-Q", SWITCHBOARD_QUEUES[system], "--include", "bench.switchboard_consumers", *common,
-    ]  # fmt: skip
+        return "bench.raw_celery", [workload.RAW_CELERY_QUEUE], []
+    return "project", [SWITCHBOARD_QUEUES[system]], ["bench.switchboard_consumers"]
 
 
-def start_workers(
-    system: str, setup: WorkerSetup, *, env: dict[str, str], log_dir: Path, tag: str
-) -> tuple[list[Process], int]:
+def start_workers(system: str, setup: WorkerSetup, *, stack: Stack, tag: str) -> tuple[list[ManagedProcess], int]:
     """Start the worker processes of `setup`; return them and how many ready marks to expect."""
     if system == RAW_DRAMATIQ:
         args = [str(VENV_BIN / "dramatiq"), "bench.raw_dramatiq", "-p", str(setup.processes)]
-        process = Process(f"{tag}-dramatiq", args, env, log_dir / f"{tag}-dramatiq.log").start()
-        return [process], setup.processes
+        return [stack.spawn(f"{tag}-dramatiq", args)], setup.processes
+    app, queues, include = _worker_app(system)
+
+    def start(name: str, *, concurrency: int | None) -> ManagedProcess:
+        return stack.start_worker(
+            name=name,
+            app=app,
+            queues=queues,
+            include=include,
+            loglevel="warning",
+            pool=setup.pool,
+            concurrency=concurrency,
+            wait=False,
+        )
+
     if setup.pool == "prefork":
-        name = f"{tag}-prefork-{os.getpid()}"
-        args = [*_celery_args(system, name=name), "-P", "prefork", "-c", str(setup.processes)]
-        return [Process(name, args, env, log_dir / f"{name}.log").start()], 1
-    processes = []
-    for index in range(setup.processes):
-        name = f"{tag}-solo{index}-{os.getpid()}"
-        args = [*_celery_args(system, name=name), "-P", "solo"]
-        processes.append(Process(name, args, env, log_dir / f"{name}.log").start())
-    return processes, setup.processes
+        return [start(f"{tag}-prefork", concurrency=setup.processes)], 1
+    return [start(f"{tag}-solo{index}", concurrency=None) for index in range(setup.processes)], setup.processes

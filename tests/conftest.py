@@ -34,7 +34,7 @@ def authenticated_client(api_client: APIClient, api_key: str) -> APIClient:
 def private_redis(tmp_path: Path, settings: Any) -> Iterator[str]:
     """Run a private redis-server (AOF, free port) and point this process's Redis client at it."""
     from apps.core.redis import redis_client
-    from tests.system.processes import RedisServer
+    from tests.harness.redis_server import RedisServer
 
     server = RedisServer(directory=tmp_path / "redis").start()
     settings.REDIS_URL = server.url

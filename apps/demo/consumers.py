@@ -16,7 +16,6 @@ from typing import Any
 
 from apps.core.errors import PermanentError, RetryableError
 from apps.delivery.registry import ReceivedMessage, consumer
-from apps.demo import fault_consumers  # noqa: F401 - registers `fault-reserve`, for crash drills
 from apps.demo.models import BillingCharge, InventoryReservation, VatAssessment
 
 MAX_WORK_SECONDS = 60

@@ -3,11 +3,13 @@
 import os
 
 from project.settings.base import *  # noqa: F403
-from project.settings.base import DATABASES, VAR_DIR, env
+from project.settings.base import DATABASES, INSTALLED_APPS, VAR_DIR, env
 
 SECRET_KEY = "switchboard-test-key"  # noqa: S105 - tests only
 DEBUG = False
 ALLOWED_HOSTS = ["*"]
+# The consumer of the fault drills (tests/system), registered only where tests run.
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.fault_app"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # System tests start their own Redis and pass its URL; unit tests never reach Redis.
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:1/0")

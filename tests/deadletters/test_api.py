@@ -26,7 +26,7 @@ def detail_url(pk: int) -> str:
 
 
 def send(client: APIClient, method: str, url: str, body: Any) -> Any:
-    return client.generic(method.upper(), url, data=orjson.dumps(body), content_type="application/json")
+    return client.generic(method.upper(), url, data=orjson.dumps(body).decode(), content_type="application/json")
 
 
 def body_of(response: Any, status: int) -> Any:
@@ -272,6 +272,7 @@ def test_replay_by_ids_answers_202_with_the_report(authenticated_client: APIClie
         first.pk: (DeliveryState.PENDING, 0),
         second.pk: (DeliveryState.PENDING, 0),
     }
+    assert untouched.delivery_id is not None
     assert Delivery.objects.get(pk=untouched.delivery_id).state == DeliveryState.DEAD
 
 

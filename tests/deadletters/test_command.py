@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 def run(*args: str) -> dict[str, object]:
     out = io.StringIO()
     call_command("dead_letters", *args, stdout=out)
-    return json.loads(out.getvalue())  # type: ignore[no-any-return]
+    return json.loads(out.getvalue())
 
 
 def test_replay_by_filter_prints_the_report(billing: Subscription, inventory: Subscription) -> None:
@@ -41,6 +41,7 @@ def test_replay_by_ids(billing: Subscription) -> None:
     report = run("replay", "--id", str(chosen.pk))
 
     assert report["replayed"] == 1
+    assert other.delivery_id is not None
     assert Delivery.objects.get(pk=other.delivery_id).state == DeliveryState.DEAD
 
 

@@ -314,7 +314,8 @@ def test_replays_go_to_redis_after_commit_spread_on_the_delay_schedule(
     deliveries = list(Delivery.objects.order_by("pk"))
     assert [client.exists(f"{leases.STARTS_KEY_PREFIX}{d.pk}") for d in deliveries] == [0, 0, 0]
     assert sent_now == [scheduler.ScheduledDelivery(billing.queue, deliveries[0].pk)]
-    scheduled = client.zrange(scheduler.SCHEDULED_KEY, 0, -1, withscores=True)
+    # redis-py types every reply of its sync client as maybe-awaitable.
+    scheduled: list[tuple[bytes, float]] = client.zrange(scheduler.SCHEDULED_KEY, 0, -1, withscores=True)  # type: ignore[assignment]
     assert (
         [(scheduler.ScheduledDelivery.decode(m), score) for m, score in scheduled]
         == [

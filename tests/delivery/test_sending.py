@@ -11,6 +11,7 @@ from django.utils import timezone
 from apps.deadletters.models import DeadLetter, DeadLetterReason
 from apps.delivery import counters, tasks
 from apps.delivery.models import Delivery, DeliveryState
+from apps.publishing.models import Message
 from apps.publishing.services import publish, publish_many
 from apps.topology.models import UnroutablePolicy
 from tests.factories import SubscriptionFactory, TopicFactory
@@ -21,8 +22,8 @@ from tests.factories import SubscriptionFactory, TopicFactory
 def test_unroutable_message_is_counted_and_kept_as_the_topic_says(
     private_redis: str, django_capture_on_commit_callbacks: Any, policy: str, dead_letters: int
 ) -> None:
-    topic = TopicFactory(name="orders.created", unroutable=policy)
-    SubscriptionFactory(name="eu-vat", topic=topic, handler="eu-vat", filter_policy={"region": ["eu"]})
+    topic = TopicFactory.create(name="orders.created", unroutable=policy)
+    SubscriptionFactory.create(name="eu-vat", topic=topic, handler="eu-vat", filter_policy={"region": ["eu"]})
 
     with django_capture_on_commit_callbacks(execute=True):
         message = publish(topic="orders.created", payload={"order_id": "1"}, attributes={"region": "us"})
@@ -37,10 +38,10 @@ def test_unroutable_message_is_counted_and_kept_as_the_topic_says(
 
 @pytest.mark.django_db
 def test_matching_subscriptions_get_a_delivery_each_and_the_rest_none(private_redis: str) -> None:
-    topic = TopicFactory(name="orders.created")
-    SubscriptionFactory(name="eu-vat", topic=topic, handler="eu-vat", filter_policy={"region": ["eu"]})
-    SubscriptionFactory(name="inventory-reserve", topic=topic, handler="inventory-reserve")
-    SubscriptionFactory(
+    topic = TopicFactory.create(name="orders.created")
+    SubscriptionFactory.create(name="eu-vat", topic=topic, handler="eu-vat", filter_policy={"region": ["eu"]})
+    SubscriptionFactory.create(name="inventory-reserve", topic=topic, handler="inventory-reserve")
+    SubscriptionFactory.create(
         name="big-orders",
         topic=topic,
         handler="billing-charge",
@@ -75,7 +76,7 @@ def test_a_publish_while_the_broker_is_unreachable_answers_without_waiting_to_re
         return connect(self)
 
     monkeypatch.setattr(redis.connection.Connection, "_connect", counted_connect)
-    SubscriptionFactory(name="inventory-reserve", topic=TopicFactory(name="orders.created"))
+    SubscriptionFactory.create(name="inventory-reserve", topic=TopicFactory.create(name="orders.created"))
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         message = publish(topic="orders.created", payload={"order_id": "1"})
@@ -91,19 +92,21 @@ def test_deliveries_are_inserted_as_the_orm_would_create_them_in_order_across_ch
     private_redis: str,
 ) -> None:
     """400 deliveries take several INSERTs on SQLite (999 parameters each); each row reads back whole."""
-    topic = TopicFactory(name="orders.created")
-    subscriptions = [SubscriptionFactory(name=f"s{n}", topic=topic, handler="inventory-reserve") for n in range(2)]
+    topic = TopicFactory.create(name="orders.created")
+    subscriptions = [
+        SubscriptionFactory.create(name=f"s{n}", topic=topic, handler="inventory-reserve") for n in range(2)
+    ]
     later = timezone.now() + timedelta(hours=1)
 
     results = publish_many(
         topic="orders.created", messages=[{"payload": {"n": n}, "deliver_at": later} for n in range(200)]
     )
 
+    messages = [result for result in results if isinstance(result, Message)]
+    assert len(messages) == len(results)
     deliveries = list(Delivery.objects.order_by("pk"))
     assert [(d.message_id, d.subscription_id) for d in deliveries] == [
-        (message.pk, subscription.pk)
-        for message in results
-        for subscription in subscriptions  # type: ignore[union-attr]
+        (message.pk, subscription.pk) for message in messages for subscription in subscriptions
     ]
     assert {(d.state, d.attempts, d.last_error, d.finished_at, d.replayed_from_id) for d in deliveries} == {
         (DeliveryState.PENDING, 0, "", None, None)

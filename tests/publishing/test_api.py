@@ -26,15 +26,6 @@ PROBLEM_TYPE = "https://switchboard.dev/problems/"
 ORDER = {"order_id": "o-1001", "items": [{"sku": "A-1", "qty": 2}], "total": "19.90"}
 
 
-@pytest.fixture
-def orders_topic() -> Topic:
-    """Create `orders.created` with the two demo subscriptions."""
-    topic = TopicFactory.create(name="orders.created")
-    SubscriptionFactory.create(name="inventory-reserve", topic=topic, handler="inventory-reserve")
-    SubscriptionFactory.create(name="billing-charge", topic=topic, handler="billing-charge")
-    return topic
-
-
 def post_json(client: APIClient, body: Any, url: str = PUBLISH_URL, **headers: Any) -> Any:
     return client.post(url, data=orjson.dumps(body), content_type="application/json", **headers)
 

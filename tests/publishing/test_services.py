@@ -20,19 +20,10 @@ from apps.publishing.services import (
     publish_many,
 )
 from apps.topology.models import Topic
-from tests.factories import SubscriptionFactory, TopicFactory
 
 pytestmark = pytest.mark.django_db
 
 ORDER = {"order_id": "o-1001", "total": "19.90"}
-
-
-@pytest.fixture
-def orders_topic() -> Topic:
-    topic = TopicFactory.create(name="orders.created")
-    SubscriptionFactory.create(name="inventory-reserve", topic=topic, handler="inventory-reserve")
-    SubscriptionFactory.create(name="billing-charge", topic=topic, handler="billing-charge")
-    return topic
 
 
 def assert_nothing_written() -> None:

@@ -4,13 +4,16 @@ and gunicorn, all sharing the test database (SQLite file or PostgreSQL)."""
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
+import redis
 from django.core.management import call_command
 from django.db import connection
 
-from apps.accounts.services import api_key_create
 from apps.topology.models import Subscription
-from tests.system.processes import RedisServer, Stack
+from tests.harness.redis_server import RedisServer
+from tests.harness.stack import Stack, WebServer, django_env
+from tests.system.api import api_client
 
 # Fault drills run on PostgreSQL: `make test` runs the whole suite on PostgreSQL, and on
 # SQLite everything but these modules — except the drills marked `sqlite_too` (load and
@@ -52,7 +55,8 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 @pytest.fixture
 def stack(transactional_db: None, redis_server: RedisServer, tmp_path: Path) -> Iterator[Stack]:
-    stack = Stack(redis=redis_server, database_url=_database_url(), tmp=tmp_path)
+    env = django_env(settings="project.settings.test", database_url=_database_url(), redis_url=redis_server.url)
+    stack = Stack(redis=redis_server, log_dir=tmp_path, env=env)
     yield stack
     stack.stop_all()
 
@@ -65,6 +69,18 @@ def demo_topology(transactional_db: None) -> None:
 
 
 @pytest.fixture
-def api_key(transactional_db: None) -> str:
-    _, raw_key = api_key_create(name="system-tests")
-    return raw_key
+def web(stack: Stack, demo_topology: None) -> WebServer:
+    """Start gunicorn on the demo topology (config/topology.yaml)."""
+    return stack.start_web()
+
+
+@pytest.fixture
+def client(web: WebServer, api_key: str) -> Iterator[httpx.Client]:
+    with api_client(web, api_key) as client:
+        yield client
+
+
+@pytest.fixture
+def rds(stack: Stack) -> redis.Redis:
+    """A client of the private Redis, for reading what Switchboard keeps there."""
+    return stack.redis.client()

@@ -1,33 +1,23 @@
-"""Break things on purpose and count what came through: Redis restarts, publishing clients
-in threads, and the outcome of a run (published, handled, duplicates, dead letters, lost).
+"""Break things on purpose: Redis killed, restarted, crashed with the last second of its
+AOF lost; and publishers that keep publishing over HTTP from threads meanwhile.
 
-The oracle is what the demo handlers recorded: one InventoryReservation and one
-BillingCharge row per message, each unique by message id and written in the same
-transaction as the delivery's `delivered` mark.
+What came through is counted by tests/system/oracle.py.
 """
 
 import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 
-from apps.deadletters.models import DeadLetter
-from apps.delivery.counters import COUNTERS_KEY
-from apps.delivery.models import OPEN_STATES, Delivery
-from apps.demo.models import BillingCharge, InventoryReservation
-from tests.system.processes import ManagedProcess, RedisServer
+from tests.harness.processes import ManagedProcess
+from tests.harness.redis_server import RedisServer, int_reply
+from tests.system.api import ORDERS, order
 
-ORDERS = "/api/v1/topics/orders.created/messages"
-QUEUES = ("sb.inventory-reserve", "sb.billing-charge")
-# A publish may wait on Redis (kombu retries a refused connection for a few seconds) and
-# on SQLite's write lock; the client waits longer than both.
-CLIENT_TIMEOUT = 60.0
+DEMO_QUEUES = ("sb.inventory-reserve", "sb.billing-charge")
 
 
 def redis_kill(server: RedisServer) -> None:
@@ -43,23 +33,17 @@ def redis_restart(server: RedisServer) -> None:
     server.start()
 
 
-def redis_admin(server: RedisServer) -> Any:
-    """A client for inspecting and breaking the private Redis (typed loosely: redis-py's
-    stubs type every reply as maybe-awaitable)."""
-    return server.client()
-
-
 def queued(server: RedisServer) -> int:
     """Task messages waiting in the demo subscriptions' queues."""
-    admin = redis_admin(server)
-    return sum(int(admin.llen(queue)) for queue in QUEUES)
+    client = server.client()
+    return sum(int_reply(client.llen(queue)) for queue in DEMO_QUEUES)
 
 
 def quiet(server: RedisServer) -> bool:
     """Nothing queued, fetched or running: late copies (a relay's resend after a Redis
     restart) have been handled too, so task and duplicate counts can be compared."""
-    admin = redis_admin(server)
-    return queued(server) == 0 and int(admin.hlen("unacked")) == 0 and int(admin.zcard("sb:running")) == 0
+    client = server.client()
+    return queued(server) == 0 and int_reply(client.hlen("unacked")) == 0 and int_reply(client.zcard("sb:running")) == 0
 
 
 def aof_incr_file(server: RedisServer) -> Path:
@@ -116,23 +100,6 @@ def resent_after_restart(relay: ManagedProcess) -> list[int]:
     return [int(n) for n in re.findall(r"Redis restarted \(run id \w+\): (\d+) open deliveries", relay.log())]
 
 
-def api_client(base_url: str, api_key: str) -> httpx.Client:
-    return httpx.Client(
-        base_url=base_url,
-        headers={"Authorization": f"Bearer {api_key}"},
-        timeout=CLIENT_TIMEOUT,
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
-    )
-
-
-def order(n: int, *, padding: int = 0) -> dict[str, Any]:
-    """An order the demo handlers accept; no `email`, so the webhook subscription skips it."""
-    payload: dict[str, Any] = {"order_id": f"O-{n}", "total": "1.00", "items": [f"sku-{n}"]}
-    if padding:
-        payload["note"] = "x" * padding
-    return payload
-
-
 @dataclass
 class Publisher:
     """Publish orders over HTTP from a thread, one request each, and keep every answer.
@@ -178,74 +145,3 @@ class Publisher:
                 else:
                     self.refused.append((response.status_code, response.text[:300]))
             n += 1
-
-
-@dataclass(frozen=True)
-class Outcome:
-    published: int
-    handled: int
-    duplicates_skipped: int
-    dead_lettered: int
-    lost: int
-
-    def line(self, **extra: object) -> str:
-        fields = {**self.__dict__, **extra}
-        return " ".join(f"{name}={value}" for name, value in fields.items())
-
-
-def reserved_ids() -> list[str]:
-    return sorted(str(m) for m in InventoryReservation.objects.values_list("message_id", flat=True))
-
-
-def charged_ids() -> list[str]:
-    return sorted(str(m) for m in BillingCharge.objects.values_list("message_id", flat=True))
-
-
-def duplicates_counted(server: RedisServer) -> int:
-    """Sum Switchboard's own duplicate counters (a Redis hash; a SIGKILL may lose its last second)."""
-    counters = redis_admin(server).hgetall(COUNTERS_KEY)
-    return sum(int(v) for k, v in counters.items() if k.startswith(b"duplicates:"))
-
-
-def outcome(accepted: Iterable[str], server: RedisServer) -> Outcome:
-    """Count the run: `lost` is (accepted message, subscription) pairs without their effect."""
-    accepted = set(accepted)
-    reserved, charged = set(reserved_ids()), set(charged_ids())
-    return Outcome(
-        published=len(accepted),
-        handled=len(reserved) + len(charged),
-        duplicates_skipped=duplicates_counted(server),
-        dead_lettered=DeadLetter.objects.count(),
-        lost=len(accepted - reserved) + len(accepted - charged),
-    )
-
-
-def open_deliveries() -> int:
-    return Delivery.objects.filter(state__in=OPEN_STATES).count()
-
-
-def open_deliveries_described(limit: int = 10) -> str:
-    """Describe the deliveries still open, for a failure message."""
-    rows = Delivery.objects.filter(state__in=OPEN_STATES).order_by("pk")
-    described = [
-        f"delivery {d.pk} of message {d.message_id} to {d.subscription.name}: {d.state}, "
-        f"{d.attempts} attempt(s), created {d.created_at:%H:%M:%S.%f}, "
-        f"sent {'never' if d.sent_at is None else format(d.sent_at, '%H:%M:%S.%f')}"
-        for d in rows.select_related("subscription")[:limit]
-    ]
-    return f"{rows.count()} deliveries still open: " + "; ".join(described)
-
-
-def settle(predicate: Callable[[], bool], *, timeout: float, interval: float = 0.25) -> bool:
-    """Poll `predicate` until it holds; return whether it did (the caller prints, then asserts)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return bool(predicate())
-
-
-def tasks_succeeded(worker: ManagedProcess) -> int:
-    """How many delivery tasks this worker logged as succeeded."""
-    return len([line for line in worker.log().splitlines() if "Task delivery.deliver[" in line and "succeeded" in line])

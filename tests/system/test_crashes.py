@@ -2,7 +2,7 @@
 SIGKILL, and what stays behind in Redis.
 
 Every test publishes through the REST API (gunicorn) to a topic of its own whose one
-subscription runs `fault-reserve` (apps/demo/fault_consumers.py), and prints one line:
+subscription runs `fault-reserve` (tests/fault_app), and prints one line:
 published, handled (effects), executions (handler runs, including crashed and rolled-back
 ones), duplicates_skipped (Switchboard's counter), dead_lettered and lost.
 """
@@ -23,9 +23,12 @@ import redis
 from apps.delivery.models import Delivery, DeliveryState
 from apps.publishing.models import Message
 from apps.topology.models import Subscription
-from tests.system import counting
-from tests.system.counting import QUEUE, orders, publish_batch, report
-from tests.system.processes import ManagedProcess, Stack, WebServer, wait_until
+from tests.fault_app.topology import QUEUE, TOPIC, fault_subscription_create
+from tests.harness.processes import ManagedProcess, wait_until
+from tests.harness.stack import Stack, WebServer
+from tests.system import oracle
+from tests.system.api import api_client, orders, publish_batch
+from tests.system.oracle import report
 
 # A dead worker's deliveries come back within seconds: its leases run out after 3 s, and
 # task messages it had fetched but not started return after the 10 s visibility timeout.
@@ -41,9 +44,16 @@ FAST_RECOVERY: dict[str, Any] = {
 }
 
 
+def start_with_fast_recovery(stack: Stack, api_key: str, *, concurrency: int) -> tuple[httpx.Client, ManagedProcess]:
+    """Start gunicorn, the relay and one worker, all with FAST_RECOVERY; return an API client and the worker."""
+    client = api_client(stack.start_web(**FAST_RECOVERY), api_key)
+    stack.start_relay(**FAST_RECOVERY)
+    return client, stack.start_worker(concurrency=concurrency, queues=[QUEUE], **FAST_RECOVERY)
+
+
 @pytest.fixture
 def faults(transactional_db: None) -> Subscription:
-    return counting.fault_subscription_create()
+    return fault_subscription_create()
 
 
 @pytest.fixture
@@ -51,23 +61,9 @@ def web(stack: Stack, faults: Subscription) -> WebServer:
     return stack.start_web()
 
 
-@pytest.fixture
-def client(web: WebServer, api_key: str) -> httpx.Client:
-    return httpx.Client(base_url=web.base_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=60)
-
-
-@pytest.fixture
-def rds(stack: Stack) -> redis.Redis:
-    return stack.redis.client()
-
-
-def worker_logs(stack: Stack) -> list[str]:
-    return [p.log() for p in stack.processes if p.name.startswith("worker")]
-
-
 def delivered_once_each(published: list[str]) -> None:
     """Assert every published message has exactly one effect and a delivered delivery."""
-    assert counting.handled_ids() == set(published)
+    assert oracle.handled_ids() == set(published)
     assert Delivery.objects.filter(state=DeliveryState.DELIVERED).count() == len(published)
 
 
@@ -83,18 +79,18 @@ def test_load_10000_through_the_api_with_two_workers_leaves_no_garbage_in_redis(
     for _ in range(2):
         stack.start_worker(concurrency=1, queues=[QUEUE])
     started = time.monotonic()
-    published = publish_batch(client, orders(10_000, "L"))
+    published = publish_batch(client, orders(10_000, "L"), topic=TOPIC)
     published_s = time.monotonic() - started
 
-    settled = counting.settle(timeout=480)
+    settled = oracle.settle(timeout=480)
 
     tally = report(published, rds, publish_s=round(published_s, 1), drain_s=round(time.monotonic() - started, 1))
-    assert settled, f"{counting.open_deliveries()} deliveries still open"
+    assert settled, f"{oracle.open_deliveries()} deliveries still open"
     assert (tally.handled, tally.executions, tally.dead_lettered, tally.lost) == (10_000, 10_000, 0, 0)
     delivered_once_each(published)
     assert Delivery.objects.filter(attempts=1).count() == 10_000
     # Every task the workers ran either handled its delivery or was skipped and counted.
-    assert counting.task_outcomes(worker_logs(stack)) == {
+    assert oracle.task_outcomes(stack.of_kind("worker")) == {
         "delivered": 10_000,
         **({"duplicate": tally.duplicates_skipped} if tally.duplicates_skipped else {}),
     }
@@ -137,17 +133,17 @@ def redis_leftovers(client: redis.Redis) -> dict[str, object]:
 @pytest.mark.timeout(600)
 def test_backlog_of_10000_drains_once_workers_start(stack: Stack, client: httpx.Client, rds: redis.Redis) -> None:
     stack.start_relay()
-    published = publish_batch(client, orders(10_000, "B"))
+    published = publish_batch(client, orders(10_000, "B"), topic=TOPIC)
     assert rds.llen(QUEUE) == 10_000
     assert Delivery.objects.filter(sent_at__isnull=True).count() == 0
 
     for _ in range(2):
         stack.start_worker(concurrency=1, queues=[QUEUE])
     started = time.monotonic()
-    settled = counting.settle(timeout=480)
+    settled = oracle.settle(timeout=480)
 
     tally = report(published, rds, drain_s=round(time.monotonic() - started, 1))
-    assert settled, f"{counting.open_deliveries()} deliveries still open"
+    assert settled, f"{oracle.open_deliveries()} deliveries still open"
     assert (tally.handled, tally.executions, tally.dead_lettered, tally.lost) == (10_000, 10_000, 0, 0)
     delivered_once_each(published)
     assert Delivery.objects.filter(attempts=1).count() == 10_000
@@ -162,30 +158,30 @@ def test_backlog_of_10000_drains_once_workers_start(stack: Stack, client: httpx.
 def test_worker_group_sigkilled_halfway_through_10000_loses_nothing(
     stack: Stack, faults: Subscription, api_key: str, rds: redis.Redis
 ) -> None:
-    client = counting.api_client(stack, api_key, **FAST_RECOVERY)
+    client = api_client(stack.start_web(**FAST_RECOVERY), api_key)
     stack.start_relay(**FAST_RECOVERY)
     # A hundred messages in the middle take 200 ms each, so the kill most likely finds both
     # pool children inside a handler.
     items = orders(10_000, "K")
     for item in items[4_900:5_000]:
         item["payload"]["work_seconds"] = 0.2
-    published = publish_batch(client, items)
+    published = publish_batch(client, items, topic=TOPIC)
     worker = stack.start_worker(concurrency=2, queues=[QUEUE], **FAST_RECOVERY)
-    wait_until(lambda: counting.handled_count() >= 4_920, timeout=360, interval=0.1, what="half the messages")
+    wait_until(lambda: oracle.handled_count() >= 4_920, timeout=360, interval=0.1, what="half the messages")
 
     worker.kill()
-    committed = counting.handled_ids()
-    in_flight = set(counting.runs_per_message(rds)) - committed  # ran, but died before committing
+    committed = oracle.handled_ids()
+    in_flight = set(oracle.runs_per_message(rds)) - committed  # ran, but died before committing
     stack.start_worker(concurrency=2, queues=[QUEUE], **FAST_RECOVERY)
-    settled = counting.settle(timeout=480)
+    settled = oracle.settle(timeout=480)
 
     tally = report(published, rds, handled_before_kill=len(committed), in_flight_at_kill=len(in_flight))
-    assert settled, f"{counting.open_deliveries()} deliveries still open"
+    assert settled, f"{oracle.open_deliveries()} deliveries still open"
     assert 0 < len(committed) < 10_000
     assert (tally.handled, tally.dead_lettered, tally.lost) == (10_000, 0, 0)
     delivered_once_each(published)
     # Only what the killed pool children were running ran twice, and the rerun counts as attempt 2.
-    runs = counting.runs_per_message(rds)
+    runs = oracle.runs_per_message(rds)
     assert {m for m, n in runs.items() if n > 1} == in_flight
     assert set(runs.values()) <= {1, 2}
     assert tally.executions == 10_000 + len(in_flight)
@@ -204,36 +200,34 @@ def pool_children(worker: ManagedProcess) -> set[int]:
 def test_pool_child_sigkilled_mid_message_is_rerun_and_delivered_once(
     stack: Stack, faults: Subscription, api_key: str, rds: redis.Redis
 ) -> None:
-    client = counting.api_client(stack, api_key, **FAST_RECOVERY)
-    stack.start_relay(**FAST_RECOVERY)
-    worker = stack.start_worker(concurrency=2, queues=[QUEUE], **FAST_RECOVERY)
-    [long_id] = publish_batch(client, orders(1, "LONG", work_seconds=4))
-    wait_until(lambda: counting.executions(rds), timeout=30, what="the long handler to start")
+    client, worker = start_with_fast_recovery(stack, api_key, concurrency=2)
+    [long_id] = publish_batch(client, orders(1, "LONG", work_seconds=4), topic=TOPIC)
+    wait_until(lambda: oracle.executions(rds), timeout=30, what="the long handler to start")
 
-    [first_run] = counting.executions(rds)
+    [first_run] = oracle.executions(rds)
     assert first_run["pid"] in pool_children(worker)
     os.kill(first_run["pid"], signal.SIGKILL)
-    settled = counting.settle(timeout=60)
+    settled = oracle.settle(timeout=60)
 
     tally = report([long_id], rds, killed_child=first_run["pid"])
-    assert settled, f"{counting.open_deliveries()} deliveries still open"
+    assert settled, f"{oracle.open_deliveries()} deliveries still open"
     assert (tally.handled, tally.executions, tally.dead_lettered, tally.lost) == (1, 2, 0, 0)
     delivery = Delivery.objects.get()
     assert (delivery.state, delivery.attempts) == (DeliveryState.DELIVERED, 2)
-    first, second = counting.executions(rds)
+    first, second = oracle.executions(rds)
     assert (first["attempt"], second["attempt"]) == (1, 2)
     assert second["pid"] != first["pid"]
     assert worker.alive()
     # The requeued task message found the dead child's lease still held and was skipped;
     # the relay sent the delivery again once the lease ran out.
-    assert counting.task_outcomes(worker_logs(stack)) == {"delivered": 1, "duplicate": tally.duplicates_skipped}
+    assert oracle.task_outcomes(stack.of_kind("worker")) == {"delivered": 1, "duplicate": tally.duplicates_skipped}
 
 
 # --- 3. Warm and cold shutdown --------------------------------------------------------
 
 
 def reached(count: int) -> bool:
-    return counting.handled_count() >= count
+    return oracle.handled_count() >= count
 
 
 def test_warm_shutdown_cycles_during_a_stream_lose_nothing_and_run_nothing_twice(
@@ -243,9 +237,9 @@ def test_warm_shutdown_cycles_during_a_stream_lose_nothing_and_run_nothing_twice
     published: list[str] = []
 
     def stream() -> None:
-        with httpx.Client(base_url=web.base_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=60) as c:
+        with api_client(web, api_key) as c:
             for batch in range(20):
-                published.extend(publish_batch(c, orders(100, f"W{batch}")))
+                published.extend(publish_batch(c, orders(100, f"W{batch}"), topic=TOPIC))
                 time.sleep(0.3)
 
     publisher = threading.Thread(target=stream)
@@ -259,19 +253,19 @@ def test_warm_shutdown_cycles_during_a_stream_lose_nothing_and_run_nothing_twice
         os.kill(worker.pid, signal.SIGTERM)
         assert worker.popen is not None
         assert worker.popen.wait(timeout=60) == 0
-        stopped_at.append(counting.handled_count())
+        stopped_at.append(oracle.handled_count())
         worker = stack.start_worker(concurrency=2, queues=[QUEUE])
     publisher.join(timeout=120)
-    settled = counting.settle(timeout=120)
+    settled = oracle.settle(timeout=120)
 
     tally = report(published, rds, handled_at_each_stop=stopped_at)
-    assert settled, f"{counting.open_deliveries()} deliveries still open"
+    assert settled, f"{oracle.open_deliveries()} deliveries still open"
     assert len(published) == 2_000
     assert all(0 < n < 2_000 for n in stopped_at)
     assert (tally.handled, tally.executions, tally.dead_lettered, tally.lost) == (2_000, 2_000, 0, 0)
     delivered_once_each(published)
     assert Delivery.objects.filter(attempts=1).count() == 2_000
-    assert counting.task_outcomes(worker_logs(stack)) == {
+    assert oracle.task_outcomes(stack.of_kind("worker")) == {
         "delivered": 2_000,
         **({"duplicate": tally.duplicates_skipped} if tally.duplicates_skipped else {}),
     }
@@ -280,30 +274,28 @@ def test_warm_shutdown_cycles_during_a_stream_lose_nothing_and_run_nothing_twice
 def test_cold_shutdown_during_a_long_handler_loses_nothing(
     stack: Stack, faults: Subscription, api_key: str, rds: redis.Redis
 ) -> None:
-    client = counting.api_client(stack, api_key, **FAST_RECOVERY)
-    stack.start_relay(**FAST_RECOVERY)
-    worker = stack.start_worker(concurrency=1, queues=[QUEUE], **FAST_RECOVERY)
-    [long_id] = publish_batch(client, orders(1, "COLD", work_seconds=3))
-    wait_until(lambda: counting.executions(rds), timeout=30, what="the long handler to start")
+    client, worker = start_with_fast_recovery(stack, api_key, concurrency=1)
+    [long_id] = publish_batch(client, orders(1, "COLD", work_seconds=3), topic=TOPIC)
+    wait_until(lambda: oracle.executions(rds), timeout=30, what="the long handler to start")
     children = pool_children(worker)
 
     os.kill(worker.pid, signal.SIGQUIT)  # cold shutdown: stop at once, running task included
     assert worker.popen is not None
     returncode = worker.popen.wait(timeout=30)
     wait_until(lambda: not any(psutil.pid_exists(pid) for pid in children), timeout=30, what="the pool to end")
-    handled_after_quit = counting.handled_count()
-    published = [long_id, *publish_batch(client, orders(50, "AFTER"))]
+    handled_after_quit = oracle.handled_count()
+    published = [long_id, *publish_batch(client, orders(50, "AFTER"), topic=TOPIC)]
     stack.start_worker(concurrency=1, queues=[QUEUE], **FAST_RECOVERY)
-    settled = counting.settle(timeout=60)
+    settled = oracle.settle(timeout=60)
 
     tally = report(published, rds, worker_exit=returncode, handled_after_quit=handled_after_quit)
-    assert settled, f"{counting.open_deliveries()} deliveries still open"
+    assert settled, f"{oracle.open_deliveries()} deliveries still open"
     assert handled_after_quit == 0
     assert (tally.handled, tally.executions, tally.dead_lettered, tally.lost) == (51, 52, 0, 0)
     delivered_once_each(published)
     long_delivery = Delivery.objects.get(message_id=long_id)
     assert long_delivery.attempts == 2
-    assert counting.runs_per_message(rds)[long_id] == 2
+    assert oracle.runs_per_message(rds)[long_id] == 2
 
 
 # --- 4. Relay SIGKILL -----------------------------------------------------------------
@@ -315,28 +307,28 @@ def test_relay_sigkilled_while_delayed_messages_fall_due(stack: Stack, client: h
     items = orders(300, "D")
     for n, item in enumerate(items):
         item["delay_seconds"] = 1 + (n % 21) / 10  # due from 1.0 to 3.0 s after publishing
-    published = publish_batch(client, items)
+    published = publish_batch(client, items, topic=TOPIC)
     assert rds.zcard("sb:scheduled") == 300
-    wait_until(lambda: counting.handled_count() >= 30, timeout=60, interval=0.05, what="the first due messages")
+    wait_until(lambda: oracle.handled_count() >= 30, timeout=60, interval=0.05, what="the first due messages")
 
     relay.kill()
-    handled_at_kill = counting.handled_count()
+    handled_at_kill = oracle.handled_count()
     claimed_at_kill = rds.zcard("sb:scheduled:claimed")  # claimed by the dead relay, maybe not sent
     time.sleep(1)
     stack.start_relay()
-    settled = counting.settle(timeout=90)
+    settled = oracle.settle(timeout=90)
     # A claim the killed relay never released is taken again when its lease (30 s) runs out.
-    wait_until(lambda: counting.scheduled(rds) == 0, timeout=60, what="the schedule and its claims to empty")
+    wait_until(lambda: oracle.scheduled(rds) == 0, timeout=60, what="the schedule and its claims to empty")
     time.sleep(2)
 
     tally = report(published, rds, handled_at_relay_kill=handled_at_kill, claimed_at_relay_kill=claimed_at_kill)
-    assert settled, f"{counting.open_deliveries()} deliveries still open"
+    assert settled, f"{oracle.open_deliveries()} deliveries still open"
     assert 0 < handled_at_kill < 300
     assert (tally.handled, tally.executions, tally.dead_lettered, tally.lost) == (300, 300, 0, 0)
     delivered_once_each(published)
     # None ran before it was due.
     due_at = {str(m.id): m.deliver_at.timestamp() for m in Message.objects.all()}  # type: ignore[union-attr]
-    assert [e for e in counting.executions(rds) if e["at"] < due_at[e["id"]]] == []
+    assert [e for e in oracle.executions(rds) if e["at"] < due_at[e["id"]]] == []
 
 
 # --- 7. Growth: worker children recycled ----------------------------------------------
@@ -347,12 +339,12 @@ def test_pool_children_are_recycled_without_losing_messages(
 ) -> None:
     stack.start_relay()
     worker = stack.start_worker(concurrency=2, queues=[QUEUE], CELERY_WORKER_MAX_TASKS_PER_CHILD="100")
-    published = publish_batch(client, orders(1_000, "R"))
-    settled = counting.settle(timeout=120)
+    published = publish_batch(client, orders(1_000, "R"), topic=TOPIC)
+    settled = oracle.settle(timeout=120)
 
-    runs_per_pid = Counter(entry["pid"] for entry in counting.executions(rds))
+    runs_per_pid = Counter(entry["pid"] for entry in oracle.executions(rds))
     tally = report(published, rds, child_pids=len(runs_per_pid), most_runs_in_one_child=max(runs_per_pid.values()))
-    assert settled, f"{counting.open_deliveries()} deliveries still open"
+    assert settled, f"{oracle.open_deliveries()} deliveries still open"
     assert (tally.handled, tally.executions, tally.dead_lettered, tally.lost) == (1_000, 1_000, 0, 0)
     delivered_once_each(published)
     assert len(runs_per_pid) >= 10

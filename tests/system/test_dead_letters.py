@@ -11,46 +11,21 @@ the worker's log shows that 500 of them did.
 """
 
 from collections import Counter
-from typing import Any
 
 import httpx
 import pytest
 
 from apps.deadletters.models import DeadLetter, DeadLetterReason
-from apps.delivery import counters
-from apps.delivery.models import OPEN_STATES, Delivery, DeliveryState
+from apps.delivery.models import Delivery, DeliveryState
 from apps.demo.models import BillingCharge, InventoryReservation
 from apps.topology.models import Subscription
-from tests.system.processes import Stack, WebServer, wait_until
+from tests.harness.processes import wait_until
+from tests.harness.stack import Stack
+from tests.system.api import orders, publish_batch
+from tests.system.oracle import charged_ids, duplicates_skipped, nothing_open
 
-BATCH = "/api/v1/topics/orders.created/messages/batch"
 MESSAGES = 500
 RATE_PER_SECOND = 200
-
-
-@pytest.fixture
-def web(stack: Stack, demo_topology: None) -> WebServer:
-    return stack.start_web()
-
-
-@pytest.fixture
-def client(web: WebServer, api_key: str) -> httpx.Client:
-    return httpx.Client(base_url=web.base_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=60)
-
-
-def publish_orders(client: httpx.Client, count: int) -> list[str]:
-    orders: list[dict[str, Any]] = [
-        {"payload": {"order_id": f"DL-{n}", "total": "2.50", "simulate": {"fail_times": 1}}} for n in range(count)
-    ]
-    response = client.post(BATCH, json={"messages": orders})
-    assert response.status_code == 202, response.text
-    body = response.json()
-    assert (body["accepted"], body["failed"]) == (count, 0)
-    return [str(result["id"]) for result in body["results"]]
-
-
-def all_finished() -> bool:
-    return not Delivery.objects.filter(state__in=OPEN_STATES).exists()
 
 
 def test_replay_of_500_dead_letters_delivers_each_exactly_once_more(stack: Stack, client: httpx.Client) -> None:
@@ -59,8 +34,8 @@ def test_replay_of_500_dead_letters_delivers_each_exactly_once_more(stack: Stack
     worker = stack.start_worker(concurrency=2)
     stack.start_relay()
 
-    published = publish_orders(client, MESSAGES)
-    wait_until(all_finished, timeout=120, what="every delivery to be delivered or dead")
+    published = publish_batch(client, orders(MESSAGES, "DL", total="2.50", simulate={"fail_times": 1}))
+    wait_until(nothing_open, timeout=120, what="every delivery to be delivered or dead")
 
     assert DeadLetter.objects.filter(subscription=billing, reason=DeadLetterReason.EXHAUSTED, attempts=1).count() == (
         MESSAGES
@@ -88,10 +63,10 @@ def test_replay_of_500_dead_letters_delivers_each_exactly_once_more(stack: Stack
         "rate_per_second": RATE_PER_SECOND,
     }
     assert sum(report["skipped"].values()) == 0
-    wait_until(all_finished, timeout=120, what="every replayed delivery to be delivered")
+    wait_until(nothing_open, timeout=120, what="every replayed delivery to be delivered")
 
-    charged = [str(m) for m in BillingCharge.objects.values_list("message_id", flat=True)]
-    duplicates = int(stack.redis.client().hget(counters.COUNTERS_KEY, counters.duplicates("billing-charge")) or 0)
+    charged = charged_ids()
+    duplicates = duplicates_skipped(stack.redis.client(), ["billing-charge"])
     lost = len(set(published) - set(charged))
     print(
         f"published={len(published)} dead_lettered={dead_lettered} replayed={report['replayed']}"
@@ -108,6 +83,7 @@ def test_replay_of_500_dead_letters_delivers_each_exactly_once_more(stack: Stack
     assert worker.log().count("attempt 1 failed: RetryableError") == 2 * MESSAGES
     # The replay went out at the rate asked: 20 due every 0.1 s, 25 steps over 2.4 s.
     due = Counter(d.not_before for d in deliveries)
-    steps = sorted(due)
+    assert None not in due
+    steps = sorted(t for t in due if t is not None)
     assert set(due.values()) == {RATE_PER_SECOND // 10}
     assert [(t - steps[0]).total_seconds() for t in steps] == pytest.approx([n / 10 for n in range(25)], abs=1e-6)

@@ -17,16 +17,14 @@ import redis
 from apps.deadletters.models import DeadLetter, DeadLetterReason
 from apps.delivery.models import Delivery, DeliveryState
 from apps.publishing.models import Message
-from tests.system import counting
-from tests.system.counting import QUEUE, orders, publish_batch, report
-from tests.system.processes import Stack, wait_until
+from tests.fault_app.topology import QUEUE, TOPIC, fault_subscription_create
+from tests.harness.processes import wait_until
+from tests.harness.stack import Stack
+from tests.system import oracle
+from tests.system.api import api_client, orders, publish_batch
+from tests.system.oracle import report
 
 LEASE_SECONDS = 3
-
-
-@pytest.fixture
-def rds(stack: Stack) -> redis.Redis:
-    return stack.redis.client()
 
 
 # --- 5. Poison message ----------------------------------------------------------------
@@ -35,20 +33,20 @@ def rds(stack: Stack) -> redis.Redis:
 def test_poison_message_that_kills_its_worker_is_dead_lettered_after_max_attempts(
     stack: Stack, api_key: str, rds: redis.Redis
 ) -> None:
-    counting.fault_subscription_create(max_attempts=3)
-    client = counting.api_client(stack, api_key)
+    fault_subscription_create(max_attempts=3)
+    client = api_client(stack.start_web(), api_key)
     stack.start_relay()
     worker = stack.start_worker(concurrency=2, queues=[QUEUE], SWITCHBOARD_LEASE_SECONDS=str(LEASE_SECONDS))
     items = orders(1_000, "G")
     items.insert(100, {"payload": {"order_id": "poison", "simulate": "crash"}})
-    published = publish_batch(client, items)
+    published = publish_batch(client, items, topic=TOPIC)
     poison_id = published.pop(100)
 
-    settled = counting.settle(timeout=120)
-    counting.report([*published, poison_id], rds)
-    assert settled, f"{counting.open_deliveries()} deliveries still open"
+    settled = oracle.settle(timeout=120)
+    report([*published, poison_id], rds)
+    assert settled, f"{oracle.open_deliveries()} deliveries still open"
     # Never run again: wait three more lease periods.
-    stayed = counting.stays(3, lambda: counting.runs_per_message(rds)[poison_id], seconds=3 * LEASE_SECONDS)
+    stayed = oracle.stays(3, lambda: oracle.runs_per_message(rds)[poison_id], seconds=3 * LEASE_SECONDS)
 
     tally = report([*published, poison_id], rds, poison_runs_stayed_3=stayed)
     assert (tally.handled, tally.executions, tally.dead_lettered, tally.lost) == (1_000, 1_003, 1, 0)
@@ -61,10 +59,10 @@ def test_poison_message_that_kills_its_worker_is_dead_lettered_after_max_attempt
         DeadLetterReason.WORKER_LOST,
         3,
     )
-    poison_runs = [e for e in counting.executions(rds) if e["id"] == poison_id]
+    poison_runs = [e for e in oracle.executions(rds) if e["id"] == poison_id]
     assert [e["attempt"] for e in poison_runs] == [1, 2, 3]
     assert len({e["pid"] for e in poison_runs}) == 3  # each run took its pool child down
-    assert counting.handled_ids() == set(published)
+    assert oracle.handled_ids() == set(published)
     assert Delivery.objects.filter(state=DeliveryState.DELIVERED, attempts=1).count() == 1_000
     assert rds.exists(f"sb:starts:{poison.pk}") == 0
     assert rds.zcard("sb:running") == 0
@@ -87,17 +85,17 @@ def test_handler_running_past_a_2s_visibility_timeout_is_handled_once(
     """Three 6 s handlers under a 2 s visibility timeout, with an idle worker waiting for
     any message Redis hands out again: each runs once, and no copy even reaches a worker
     (a copy would be skipped for its lease, and counted as a duplicate)."""
-    counting.fault_subscription_create()
-    client = counting.api_client(stack, api_key, **SHORT_VISIBILITY)
+    fault_subscription_create()
+    client = api_client(stack.start_web(**SHORT_VISIBILITY), api_key)
     stack.start_relay(**SHORT_VISIBILITY)
     for _ in range(4):
         stack.start_worker(concurrency=1, queues=[QUEUE], **SHORT_VISIBILITY)
-    slow = publish_batch(client, orders(3, "SLOW", work_seconds=6))
-    wait_until(lambda: len(counting.executions(rds)) == 3, timeout=30, what="the three handlers to start")
+    slow = publish_batch(client, orders(3, "SLOW", work_seconds=6), topic=TOPIC)
+    wait_until(lambda: len(oracle.executions(rds)) == 3, timeout=30, what="the three handlers to start")
     unacked_while_running = rds.hlen("unacked")
 
-    settled = counting.settle(timeout=60)
-    stayed = counting.stays(3, lambda: len(counting.executions(rds)), seconds=4)
+    settled = oracle.settle(timeout=60)
+    stayed = oracle.stays(3, lambda: len(oracle.executions(rds)), seconds=4)
 
     tally = report(slow, rds, unacked_while_running=unacked_while_running, stayed=stayed)
     assert settled
@@ -117,21 +115,21 @@ def test_handler_running_past_a_2s_visibility_timeout_is_handled_once(
 def test_message_delayed_5s_under_a_2s_visibility_timeout_runs_once_and_not_early(
     stack: Stack, api_key: str, rds: redis.Redis
 ) -> None:
-    counting.fault_subscription_create()
-    client = counting.api_client(stack, api_key, **SHORT_VISIBILITY)
+    fault_subscription_create()
+    client = api_client(stack.start_web(**SHORT_VISIBILITY), api_key)
     stack.start_relay(**SHORT_VISIBILITY)
     for _ in range(2):
         stack.start_worker(concurrency=1, queues=[QUEUE], **SHORT_VISIBILITY)
-    delayed = publish_batch(client, [{**item, "delay_seconds": 5} for item in orders(10, "LATER")])
+    delayed = publish_batch(client, [{**item, "delay_seconds": 5} for item in orders(10, "LATER")], topic=TOPIC)
     # They wait in Switchboard's schedule, not unacknowledged in a worker (Celery's eta).
     waiting = (rds.zcard("sb:scheduled"), rds.llen(QUEUE), rds.hlen("unacked"))
 
-    settled = counting.settle(timeout=60)
+    settled = oracle.settle(timeout=60)
     # Two visibility timeouts later, nothing has run again.
-    stayed = counting.stays(10, lambda: len(counting.executions(rds)), seconds=8)
+    stayed = oracle.stays(10, lambda: len(oracle.executions(rds)), seconds=8)
 
     published_at = {str(m.id): m.published_at.timestamp() for m in Message.objects.all()}
-    waited = [e["at"] - published_at[e["id"]] for e in counting.executions(rds) if e["id"] in set(delayed)]
+    waited = [e["at"] - published_at[e["id"]] for e in oracle.executions(rds) if e["id"] in set(delayed)]
     tally = report(delayed, rds, shortest_wait=round(min(waited, default=0), 3), stayed=stayed)
     assert settled
     assert waiting == (10, 0, 0)
@@ -157,7 +155,7 @@ def test_handler_outliving_its_hard_time_limit_is_retried_then_dead_lettered_not
     back when its lease runs out and, after max_attempts starts, be dead-lettered
     (worker_lost) — neither stay pending for ever nor run without end.
     """
-    counting.fault_subscription_create(max_attempts=3)
+    fault_subscription_create(max_attempts=3)
     limits: dict[str, Any] = {
         "CELERY_BROKER_VISIBILITY_TIMEOUT": "6",
         "CELERY_TASK_TIME_LIMIT": "3",
@@ -166,12 +164,12 @@ def test_handler_outliving_its_hard_time_limit_is_retried_then_dead_lettered_not
         "SWITCHBOARD_WEBHOOK_READ_TIMEOUT": "1",
         "SWITCHBOARD_LEASE_SECONDS": str(LEASE_SECONDS),
     }
-    client = counting.api_client(stack, api_key, **limits)
+    client = api_client(stack.start_web(**limits), api_key)
     stack.start_relay(**limits)
     stack.start_worker(concurrency=1, queues=[QUEUE], **limits)
-    [stuck_id] = publish_batch(client, orders(1, "STUCK", simulate="outlive_time_limits", work_seconds=10))
+    [stuck_id] = publish_batch(client, orders(1, "STUCK", simulate="outlive_time_limits", work_seconds=10), topic=TOPIC)
 
-    settled = counting.settle(timeout=60)
+    settled = oracle.settle(timeout=60)
 
     delivery = Delivery.objects.get()
     tally = report(
@@ -194,8 +192,8 @@ def test_the_workers_time_limits_apply_whichever_process_sent_the_task(
     """The worker checks its own time limits against its visibility timeout at start-up, so
     those are the limits its tasks must run under, not the publisher's (web and relay run
     with the defaults here: 300 s and 270 s)."""
-    counting.fault_subscription_create(max_attempts=2)
-    client = counting.api_client(stack, api_key)
+    fault_subscription_create(max_attempts=2)
+    client = api_client(stack.start_web(), api_key)
     stack.start_relay()
     stack.start_worker(
         concurrency=1,
@@ -206,9 +204,9 @@ def test_the_workers_time_limits_apply_whichever_process_sent_the_task(
         SWITCHBOARD_WEBHOOK_CONNECT_TIMEOUT="0.5",
         SWITCHBOARD_WEBHOOK_READ_TIMEOUT="1",
     )
-    [slow_id] = publish_batch(client, orders(1, "SLOW", work_seconds=4))
+    [slow_id] = publish_batch(client, orders(1, "SLOW", work_seconds=4), topic=TOPIC)
 
-    settled = counting.settle(timeout=60)
+    settled = oracle.settle(timeout=60)
 
     delivery = Delivery.objects.get()
     tally = report([slow_id], rds, state=delivery.state, attempts=delivery.attempts)

@@ -24,20 +24,11 @@ from apps.delivery.models import Delivery, DeliveryState
 from apps.publishing.models import Message
 from apps.publishing.services import publish
 from project.celery import app as celery_app
-from tests.system.faults import (
-    ORDERS,
-    api_client,
-    charged_ids,
-    open_deliveries,
-    open_deliveries_described,
-    order,
-    outcome,
-    queued,
-    reserved_ids,
-    settle,
-    tasks_succeeded,
-)
-from tests.system.processes import RedisServer, Stack, WebServer
+from tests.harness.redis_server import RedisServer
+from tests.harness.stack import Stack, WebServer
+from tests.system import oracle
+from tests.system.api import ORDERS, api_client, order
+from tests.system.faults import queued
 
 SETTLE_SECONDS = 120.0
 # Longer than the outbox grace (2 s) plus a relay sweep interval (1 s): anything left in
@@ -91,23 +82,23 @@ def test_publish_commits_or_rolls_back_with_the_callers_transaction(
         with pytest.raises(CallerFailed), transaction.atomic():
             in_rolled_back_savepoint = publish(topic="orders.created", payload=order(3))
             raise CallerFailed
-    settled = settle(lambda: open_deliveries() == 0 and len(charged_ids()) == 1, timeout=SETTLE_SECONDS)
+    settled = oracle.settle(lambda: oracle.nothing_open() and len(oracle.charged_ids()) == 1, timeout=SETTLE_SECONDS)
     time.sleep(OUTBOX_SWEEP_WAIT)
 
-    result = outcome([str(committed.id)], redis_server)
-    print(result.line(rolled_back=2, worker_tasks=tasks_succeeded(worker)))
-    assert settled, open_deliveries_described()
+    result = oracle.tally([str(committed.id)], redis_server.client())
+    print(result.line(rolled_back=2, worker_tasks=oracle.tasks_succeeded(worker)))
+    assert settled, oracle.open_deliveries_described()
     assert [str(m) for m in Message.objects.values_list("id", flat=True)] == [str(committed.id)]
-    assert reserved_ids() == [str(committed.id)]
-    assert charged_ids() == [str(committed.id)]
+    assert oracle.reserved_ids() == [str(committed.id)]
+    assert oracle.charged_ids() == [str(committed.id)]
     assert sorted(Delivery.objects.values_list("subscription__name", "state", "attempts")) == [
         ("billing-charge", DeliveryState.DELIVERED, 1),
         ("inventory-reserve", DeliveryState.DELIVERED, 1),
     ]
-    assert str(rolled_back.id) not in reserved_ids() + charged_ids()
-    assert str(in_rolled_back_savepoint.id) not in reserved_ids() + charged_ids()
+    assert str(rolled_back.id) not in oracle.reserved_ids() + oracle.charged_ids()
+    assert str(in_rolled_back_savepoint.id) not in oracle.reserved_ids() + oracle.charged_ids()
     # Nothing of the rolled-back publishes reached Redis: the worker ran exactly two tasks.
-    assert tasks_succeeded(worker) == 2
+    assert oracle.tasks_succeeded(worker) == 2
     assert queued(redis_server) == 0
     assert (result.published, result.handled, result.duplicates_skipped, result.dead_lettered, result.lost) == (
         1,
@@ -118,17 +109,12 @@ def test_publish_commits_or_rolls_back_with_the_callers_transaction(
     )
 
 
-@pytest.fixture
-def web(stack: Stack, demo_topology: None) -> WebServer:
-    return stack.start_web()
-
-
 def test_concurrent_repeats_of_an_idempotent_publish_publish_once(
     stack: Stack, redis_server: RedisServer, web: WebServer, api_key: str
 ) -> None:
     stack.start_worker(concurrency=2)
     stack.start_relay()
-    client = api_client(web.base_url, api_key)
+    client = api_client(web, api_key)
     body = {"payload": order(7)}
     headers = {"Idempotency-Key": "order-7-created"}
     start = threading.Barrier(100)
@@ -139,7 +125,7 @@ def test_concurrent_repeats_of_an_idempotent_publish_publish_once(
 
     with ThreadPoolExecutor(max_workers=100) as pool:
         answers = list(pool.map(repeat, range(100)))
-    settled = settle(lambda: open_deliveries() == 0 and len(charged_ids()) == 1, timeout=SETTLE_SECONDS)
+    settled = oracle.settle(lambda: oracle.nothing_open() and len(oracle.charged_ids()) == 1, timeout=SETTLE_SECONDS)
     later = client.post(ORDERS, json=body, headers=headers)
     changed = client.post(ORDERS, json={"payload": {**order(7), "total": "2.00"}}, headers=headers)
 
@@ -148,9 +134,9 @@ def test_concurrent_repeats_of_an_idempotent_publish_publish_once(
     replayed = [a for a in answers if a.status_code == 202 and "Idempotent-Replayed" in a.headers]
     in_flight = [a for a in answers if a.status_code == 409]
     accepted_ids = sorted({a.json()["id"] for a in first + replayed})
-    result = outcome(accepted_ids, redis_server)
+    result = oracle.tally(accepted_ids, redis_server.client())
     print(result.line(repeats=100, first=len(first), replayed=len(replayed), in_flight=len(in_flight)))
-    assert settled, open_deliveries_described()
+    assert settled, oracle.open_deliveries_described()
     assert sorted(set(statuses)) in ([202], [202, 409])
     assert len(first) == 1
     assert len(first) + len(replayed) + len(in_flight) == 100
@@ -162,8 +148,8 @@ def test_concurrent_repeats_of_an_idempotent_publish_publish_once(
         assert answer.headers["Retry-After"] == "1"
         assert answer.json()["status"] == 409
     assert [str(m) for m in Message.objects.values_list("id", flat=True)] == accepted_ids
-    assert reserved_ids() == accepted_ids
-    assert charged_ids() == accepted_ids
+    assert oracle.reserved_ids() == accepted_ids
+    assert oracle.charged_ids() == accepted_ids
     assert Delivery.objects.filter(state=DeliveryState.DELIVERED).count() == 2
     assert (later.status_code, later.headers["Idempotent-Replayed"], later.json()) == (202, "true", first[0].json())
     assert changed.status_code == 422

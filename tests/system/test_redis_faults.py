@@ -8,9 +8,9 @@ a private Redis with AOF. Each test prints what was published (answered 202), ha
 """
 
 import logging
-import sys
 import time
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -18,28 +18,29 @@ from django.utils import timezone
 
 from apps.delivery.models import Delivery, DeliveryState
 from apps.publishing.models import Message
+from tests.harness.processes import ManagedProcess, wait_until
+from tests.harness.redis_server import RedisServer, int_reply
+from tests.harness.stack import Stack, WebServer
+from tests.system.api import ORDERS, order
 from tests.system.faults import (
-    ORDERS,
     AofWatch,
     Publisher,
-    api_client,
-    charged_ids,
-    open_deliveries,
-    open_deliveries_described,
-    order,
-    outcome,
     queued,
     quiet,
-    redis_admin,
     redis_crash,
     redis_kill,
     redis_restart,
     resent_after_restart,
+)
+from tests.system.oracle import (
+    charged_ids,
+    open_deliveries,
+    open_deliveries_described,
     reserved_ids,
     settle,
+    tally,
     tasks_succeeded,
 )
-from tests.system.processes import ManagedProcess, RedisServer, Stack, WebServer, wait_until
 
 # Generous: other test runs share this machine; nothing here asserts a duration.
 SETTLE_SECONDS = 120.0
@@ -57,16 +58,6 @@ CLIENT_KILL_INTERVAL = 0.1
 @pytest.fixture(autouse=True)
 def _quiet_http_client_log() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
-
-
-@pytest.fixture
-def web(stack: Stack, demo_topology: None) -> WebServer:
-    return stack.start_web()
-
-
-@pytest.fixture
-def client(web: WebServer, api_key: str) -> httpx.Client:
-    return api_client(web.base_url, api_key)
 
 
 def committed_ids() -> list[str]:
@@ -102,9 +93,9 @@ def test_redis_sigkill_mid_stream_loses_no_accepted_publish(
     time.sleep(1.0)
     redis_restart(redis_server)
     publisher.join()
-    settled = settle(lambda: open_deliveries() == 0, timeout=SETTLE_SECONDS)
+    settled = settle(timeout=SETTLE_SECONDS)
 
-    result = outcome(publisher.accepted, redis_server)
+    result = tally(publisher.accepted, redis_server.client())
     print(
         result.line(
             accepted_before_kill=accepted_before_kill,
@@ -146,9 +137,9 @@ def test_redis_host_crash_losing_the_last_second_of_aof_loses_no_accepted_publis
     queued_after_restart = queued(redis_server)
     publisher.join()
     stack.start_worker(concurrency=2)
-    settled = settle(lambda: open_deliveries() == 0, timeout=SETTLE_SECONDS)
+    settled = settle(timeout=SETTLE_SECONDS)
 
-    result = outcome(publisher.accepted, redis_server)
+    result = tally(publisher.accepted, redis_server.client())
     print(
         result.line(
             accepted_before_crash=accepted_before_crash,
@@ -197,7 +188,7 @@ def test_redis_down_for_ten_seconds_every_publish_is_accepted_and_delivered(
     settled = settle(lambda: open_deliveries() == 0 and quiet(redis_server), timeout=SETTLE_SECONDS)
 
     accepted = [m for p in publishers for m in p.accepted]
-    result = outcome(accepted, redis_server)
+    result = tally(accepted, redis_server.client())
     print(
         result.line(
             accepted_while_down=accepted_while_down,
@@ -233,17 +224,17 @@ def test_connections_killed_by_redis_workers_keep_consuming(
     wait_until(lambda: publisher.attempts >= 50, timeout=60, what="the stream to start")
 
     killed = []
-    admin = redis_admin(redis_server)
+    admin = redis_server.client()
     for _ in range(CLIENT_KILLS):
-        killed.append(int(admin.client_kill_filter(_type="normal")))
+        killed.append(int_reply(admin.client_kill_filter(_type="normal")))
         time.sleep(CLIENT_KILL_INTERVAL)
     published_at_last_kill = publisher.attempts
     wait_until(lambda: publisher.attempts >= published_at_last_kill + 50, timeout=60, what="the stream to go on")
     publisher.stop.set()
     publisher.join()
-    settled = settle(lambda: open_deliveries() == 0, timeout=SETTLE_SECONDS)
+    settled = settle(timeout=SETTLE_SECONDS)
 
-    result = outcome(publisher.accepted, redis_server)
+    result = tally(publisher.accepted, redis_server.client())
     print(
         result.line(
             kills=CLIENT_KILLS,
@@ -267,7 +258,9 @@ def test_connections_killed_by_redis_workers_keep_consuming(
 
 def blocked_in_brpop(server: RedisServer) -> bool:
     """Whether some client (a worker's consumer) is blocked in BRPOP, waiting for messages."""
-    return any(c["cmd"] == "brpop" and "b" in c["flags"] for c in redis_admin(server).client_list())
+    # redis-py types every reply of its sync client as maybe-awaitable.
+    clients: list[dict[str, str]] = server.client().client_list()  # type: ignore[assignment]
+    return any(c["cmd"] == "brpop" and "b" in c["flags"] for c in clients)
 
 
 def test_a_message_popped_as_its_consumers_connection_dies_is_not_lost(
@@ -284,9 +277,10 @@ def test_a_message_popped_as_its_consumers_connection_dies_is_not_lost(
     response = client.post(ORDERS, json={"payload": order(1)})
     assert response.status_code == 202
     message_id = response.json()["id"]
-    admin = redis_admin(redis_server)
+    admin = redis_server.client()
     wait_until(lambda: admin.llen("sb.inventory-reserve") == 1, timeout=30, what="the inventory task message")
     in_flight = admin.rpop("sb.inventory-reserve")
+    assert isinstance(in_flight, bytes)
     worker = stack.start_worker(concurrency=1)
     wait_until(lambda: charged_ids() == [message_id], timeout=60, what="the billing delivery")
     wait_until(lambda: blocked_in_brpop(redis_server), timeout=30, what="the worker to wait in BRPOP")
@@ -295,10 +289,10 @@ def test_a_message_popped_as_its_consumers_connection_dies_is_not_lost(
     arrival.lpush("sb.inventory-reserve", in_flight)
     arrival.client_kill_filter(_type="normal")
     pushed, killed = arrival.execute()
-    settled = settle(lambda: open_deliveries() == 0, timeout=ONE_MESSAGE_SETTLE_SECONDS)
+    settled = settle(timeout=ONE_MESSAGE_SETTLE_SECONDS)
 
     queued = admin.llen("sb.inventory-reserve")
-    result = outcome([message_id], redis_server)
+    result = tally([message_id], redis_server.client())
     print(result.line(connections_killed=killed, queued_after_kill=queued, worker_alive=worker.alive()))
     assert (pushed, killed >= 1, queued) == (1, True, 0)
     assert settled, open_deliveries_described()
@@ -312,9 +306,11 @@ def test_full_redis_holds_publishes_in_the_outbox_and_delivers_them_later(
     stack: Stack, redis_server: RedisServer, web: WebServer, client: httpx.Client
 ) -> None:
     relay = stack.start_relay()
-    admin = redis_admin(redis_server)
+    admin = redis_server.client()
     # Half a MiB of room (under 2 MB in all): some 400 task messages of about 1.2 KB each.
-    maxmemory = int(admin.info("memory")["used_memory"]) + 512 * 1024
+    # redis-py types every reply of its sync client as maybe-awaitable.
+    memory: dict[str, Any] = admin.info("memory")  # type: ignore[assignment]
+    maxmemory = int(memory["used_memory"]) + 512 * 1024
     admin.config_set("maxmemory", maxmemory)
     publisher = Publisher(client, padding=3000).start()
 
@@ -332,9 +328,9 @@ def test_full_redis_holds_publishes_in_the_outbox_and_delivers_them_later(
 
     admin.config_set("maxmemory", "0")
     worker = stack.start_worker(concurrency=2)
-    settled = settle(lambda: open_deliveries() == 0, timeout=SETTLE_SECONDS)
+    settled = settle(timeout=SETTLE_SECONDS)
 
-    result = outcome(publisher.accepted, redis_server)
+    result = tally(publisher.accepted, redis_server.client())
     print(
         result.line(
             maxmemory=maxmemory,
@@ -362,16 +358,13 @@ def test_full_redis_holds_publishes_in_the_outbox_and_delivers_them_later(
 def test_evicting_redis_is_not_ready_and_workers_refuse_to_start(
     stack: Stack, redis_server: RedisServer, web: WebServer, client: httpx.Client
 ) -> None:
-    admin = redis_admin(redis_server)
+    admin = redis_server.client()
     admin.config_set("maxmemory-policy", "allkeys-lru")
     readyz = httpx.get(f"{web.base_url}/readyz", timeout=30)
     worker = stack.start_worker(concurrency=1, wait=False)
     wait_until(lambda: not worker.alive() or " ready." in worker.log(), timeout=60, what="the worker to exit or start")
     worker_started = worker.alive()
-    relay = ManagedProcess(
-        "relay-unsafe", [sys.executable, "manage.py", "relay"], stack.env(), stack.tmp / "relay-unsafe.log"
-    ).start()
-    stack.processes.append(relay)
+    relay = stack.start_relay(name="relay-unsafe", wait=False)
     wait_until(lambda: not relay.alive() or "Relay running" in relay.log(), timeout=60, what="the relay")
     relay_started = relay.alive()
     answers = [client.post(ORDERS, json={"payload": order(n)}) for n in range(20)]
@@ -379,10 +372,10 @@ def test_evicting_redis_is_not_ready_and_workers_refuse_to_start(
     admin.config_set("maxmemory-policy", "noeviction")
     ready_again = httpx.get(f"{web.base_url}/readyz", timeout=30)
     safe_worker = stack.start_worker(concurrency=2)
-    settled = settle(lambda: open_deliveries() == 0, timeout=SETTLE_SECONDS)
+    settled = settle(timeout=SETTLE_SECONDS)
 
     ids = [r.json()["id"] for r in answers if r.status_code == 202]
-    result = outcome(ids, redis_server)
+    result = tally(ids, redis_server.client())
     print(result.line(readyz=readyz.status_code, worker_started=worker_started, relay_started=relay_started))
     assert readyz.status_code == 503
     problems = readyz.json()["problems"]

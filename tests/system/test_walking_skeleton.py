@@ -7,40 +7,20 @@ ledger (delivery rows); each test prints its counts.
 from typing import Any
 
 import httpx
-import pytest
 
 from apps.deadletters.models import DeadLetter
 from apps.delivery.models import Delivery, DeliveryState
 from apps.demo.models import BillingCharge, InventoryReservation
-from tests.system.processes import Stack, WebServer, wait_until
-
-ORDERS = "/api/v1/topics/orders.created/messages"
-
-
-def publish(client: httpx.Client, payload: Any, **fields: Any) -> str:
-    response = client.post(ORDERS, json={"payload": payload, **fields})
-    assert response.status_code == 202, response.text
-    return str(response.json()["id"])
+from tests.harness.processes import wait_until
+from tests.harness.stack import Stack, WebServer
+from tests.system.api import ORDERS, publish
+from tests.system.oracle import charged_ids, nothing_open, reserved_ids
 
 
 def status(client: httpx.Client, message_id: str) -> dict[str, dict[str, Any]]:
     response = client.get(f"/api/v1/messages/{message_id}")
     assert response.status_code == 200, response.text
     return {d["subscription"]: d for d in response.json()["deliveries"]}
-
-
-def all_finished() -> bool:
-    return not Delivery.objects.filter(state__in=[DeliveryState.PENDING, DeliveryState.RETRYING]).exists()
-
-
-@pytest.fixture
-def web(stack: Stack, demo_topology: None) -> WebServer:
-    return stack.start_web()
-
-
-@pytest.fixture
-def client(web: WebServer, api_key: str) -> httpx.Client:
-    return httpx.Client(base_url=web.base_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=10)
 
 
 def test_one_message_is_delivered_once_to_each_subscription(stack: Stack, client: httpx.Client) -> None:
@@ -69,10 +49,9 @@ def test_fan_out_delivers_every_message_to_both_subscriptions(stack: Stack, clie
     published = [publish(client, {"order_id": f"F-{n}", "total": "1"}) for n in range(60)]
     stack.start_worker(concurrency=2)
 
-    wait_until(all_finished, timeout=60, what="all deliveries to finish")
+    wait_until(nothing_open, timeout=60, what="all deliveries to finish")
 
-    reserved = sorted(str(m) for m in InventoryReservation.objects.values_list("message_id", flat=True))
-    charged = sorted(str(m) for m in BillingCharge.objects.values_list("message_id", flat=True))
+    reserved, charged = reserved_ids(), charged_ids()
     lost = len(set(published) - set(reserved)) + len(set(published) - set(charged))
     print(f"published={len(published)} handled={len(reserved) + len(charged)} lost={lost}")
     assert reserved == sorted(published)
@@ -107,6 +86,7 @@ def test_permanent_failure_ends_dead_after_max_attempts(stack: Stack, client: ht
     assert BillingCharge.objects.count() == 0
     assert status(client, message_id)["inventory-reserve"]["state"] == "delivered"
     dead_letter = DeadLetter.objects.get()
+    assert dead_letter.subscription is not None
     assert (str(dead_letter.message_id), dead_letter.subscription.name, dead_letter.reason, dead_letter.attempts) == (
         message_id,
         "billing-charge",

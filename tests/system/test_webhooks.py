@@ -7,7 +7,6 @@ Switchboard's own ledger (Delivery and DeliveryAttempt rows).
 """
 
 import base64
-from typing import Any
 
 import httpx
 import pytest
@@ -16,9 +15,10 @@ from apps.deadletters.models import DeadLetter
 from apps.delivery.models import Delivery, DeliveryAttempt, DeliveryState
 from apps.demo.models import DemoEmail
 from apps.topology.models import ConsumerKind, Subscription, Topic
-from tests.system.processes import Stack, WebServer, wait_until
+from tests.harness.processes import wait_until
+from tests.harness.stack import Stack, WebServer
+from tests.system.api import publish
 
-ORDERS = "/api/v1/topics/orders.created/messages"
 SECRET_NEW = "whsec_" + base64.b64encode(b"new-secret-for-system-tests-0001").decode()
 SECRET_OLD = "whsec_" + base64.b64encode(b"old-secret-for-system-tests-0002").decode()
 
@@ -35,17 +35,6 @@ def web(stack: Stack, demo_topology: None) -> WebServer:
     web = stack.start_web(SWITCHBOARD_DEMO_WEBHOOK_SECRETS=SECRET_OLD)
     Subscription.objects.filter(name="email-send").update(webhook_url=f"{web.base_url}/demo/receiver/")
     return web
-
-
-@pytest.fixture
-def client(web: WebServer, api_key: str) -> httpx.Client:
-    return httpx.Client(base_url=web.base_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=10)
-
-
-def publish(client: httpx.Client, payload: Any) -> str:
-    response = client.post(ORDERS, json={"payload": payload})
-    assert response.status_code == 202, response.text
-    return str(response.json()["id"])
 
 
 def delivery_of(message_id: str, subscription: str) -> Delivery:

@@ -25,8 +25,8 @@ def policies(topic_id: int) -> dict[str, object]:
 
 
 def test_a_change_made_by_another_process_is_seen_after_the_next_check(monkeypatch: pytest.MonkeyPatch) -> None:
-    topic = TopicFactory(name="orders.created")
-    SubscriptionFactory(name="billing-charge", topic=topic)
+    topic = TopicFactory.create(name="orders.created")
+    SubscriptionFactory.create(name="billing-charge", topic=topic)
     assert policies(topic.pk) == {"billing-charge": {}}
 
     # As another process would write it: no signal here; updated_at moves (sync, pause, admin).
@@ -42,8 +42,8 @@ def test_a_change_made_by_another_process_is_seen_after_the_next_check(monkeypat
 def test_a_change_that_leaves_updated_at_alone_is_seen_once_the_copy_is_too_old(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    topic = TopicFactory(name="orders.created")
-    SubscriptionFactory(name="billing-charge", topic=topic)
+    topic = TopicFactory.create(name="orders.created")
+    SubscriptionFactory.create(name="billing-charge", topic=topic)
     assert policies(topic.pk) == {"billing-charge": {}}
     Subscription.objects.filter(name="billing-charge").update(filter_policy={"region": ["eu"]})
 
@@ -54,10 +54,10 @@ def test_a_change_that_leaves_updated_at_alone_is_seen_once_the_copy_is_too_old(
 
 
 def test_writes_in_this_process_drop_the_copy_at_once() -> None:
-    topic = TopicFactory(name="orders.created")
+    topic = TopicFactory.create(name="orders.created")
     assert selectors.subscriptions_for_topic(topic_id=topic.pk) == []
 
-    SubscriptionFactory(name="billing-charge", topic=topic)
+    SubscriptionFactory.create(name="billing-charge", topic=topic)
 
     assert list(policies(topic.pk)) == ["billing-charge"]
 
@@ -73,8 +73,8 @@ def test_a_topic_created_a_moment_ago_elsewhere_is_found_and_an_unknown_one_is_n
 
 
 def test_reading_from_the_copy_costs_no_query(django_assert_num_queries: object) -> None:
-    topic = TopicFactory(name="orders.created")
-    SubscriptionFactory(name="billing-charge", topic=topic)
+    topic = TopicFactory.create(name="orders.created")
+    SubscriptionFactory.create(name="billing-charge", topic=topic)
     selectors.topic_cached(name="orders.created")
 
     with django_assert_num_queries(0):  # type: ignore[operator]

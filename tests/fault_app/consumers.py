@@ -1,4 +1,4 @@
-"""A consumer for fault-injection tests: it logs every run, and crashes on request.
+"""The consumer of the fault drills: it logs every run, and crashes on request.
 
 `fault-reserve` records an InventoryReservation (message_id is unique, so its effect can
 happen at most once) inside the delivery's transaction, like `inventory-reserve`. Before
@@ -27,12 +27,13 @@ from celery.exceptions import SoftTimeLimitExceeded
 from apps.core.redis import redis_client
 from apps.delivery.registry import ReceivedMessage, consumer
 from apps.demo.models import InventoryReservation
+from tests.fault_app.topology import SUBSCRIPTION
 
 EXECUTIONS_KEY = "fault:executions"
 MAX_WORK_SECONDS = 60
 
 
-@consumer("fault-reserve")
+@consumer(SUBSCRIPTION)
 def fault_reserve(message: ReceivedMessage) -> None:
     """Log this run, then crash, sleep or reserve as the payload says."""
     payload = message.payload if isinstance(message.payload, dict) else {}
