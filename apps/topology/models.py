@@ -3,6 +3,8 @@
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
+from apps.core import redis_keys
+
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,99}$"
 name_validator = RegexValidator(NAME_PATTERN, "Use lower-case letters, digits, '.', '_' and '-' (at most 100).")
 
@@ -67,8 +69,4 @@ class Subscription(models.Model):
     @property
     def queue(self) -> str:
         """Name the Celery queue this subscription's deliveries travel on."""
-        return subscription_queue(self.name)
-
-
-def subscription_queue(name: str) -> str:
-    return f"sb.{name}"
+        return redis_keys.subscription_queue(self.name)

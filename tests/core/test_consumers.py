@@ -1,10 +1,10 @@
-"""Tests for apps.delivery.registry: the @consumer decorator and lookups."""
+"""Tests for apps.core.consumers: the @consumer decorator and lookups."""
+
+from collections.abc import Iterator
 
 import pytest
 
-from apps.core.errors import RetryableError
-from apps.delivery import registry
-from apps.delivery.registry import (
+from apps.core.consumers import (
     DEFAULT_RETRY_FOR,
     Consumer,
     ReceivedMessage,
@@ -13,13 +13,16 @@ from apps.delivery.registry import (
     consumer_exists,
     consumer_get,
     consumer_names,
+    consumers_isolated,
 )
+from apps.core.errors import RetryableError
 
 
 @pytest.fixture(autouse=True)
-def _isolated_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Register this module's consumers in a copy, so other tests see the real registry."""
-    monkeypatch.setattr(registry, "_consumers", dict(registry._consumers))
+def _isolated_registry() -> Iterator[None]:
+    """Forget this module's consumers after each test, so other tests see the real registry."""
+    with consumers_isolated():
+        yield
 
 
 def _handle(message: ReceivedMessage) -> None:
