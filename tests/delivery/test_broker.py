@@ -74,3 +74,17 @@ def test_a_key_prefix_for_the_broker_is_refused_with_a_clear_error(monkeypatch: 
             broker.sender_client()
     finally:
         broker.sender_client.cache_clear()
+
+
+def test_the_unacked_keys_are_those_kombus_redis_transport_keeps_and_settings_leave_them_so(settings: Any) -> None:
+    """LeaseKeeper renews visibility by bumping scores in UNACKED_INDEX: a kombu that
+    renamed its keys, or a setting that moved them, would leave task messages to time out."""
+    from kombu.transport.redis import Channel
+
+    assert (Channel.unacked_key, Channel.unacked_index_key, Channel.unacked_mutex_key) == (
+        broker.UNACKED,
+        broker.UNACKED_INDEX,
+        broker.UNACKED_MUTEX,
+    )
+    options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+    assert {"unacked_key", "unacked_index_key", "unacked_mutex_key", "global_keyprefix"} & set(options) == set()
