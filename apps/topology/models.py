@@ -14,8 +14,22 @@ class UnroutablePolicy(models.TextChoices):
     DEAD_LETTER = "dead_letter", "Keep as a dead letter"
 
 
-class Topic(models.Model):
+class NamedModel(models.Model):
+    """A topic or a subscription: known by a unique name, in name order, and timestamped."""
+
     name = models.CharField(max_length=100, unique=True, validators=[name_validator])
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Topic(NamedModel):
     description = models.TextField(blank=True)
     unroutable = models.CharField(
         max_length=16,
@@ -23,14 +37,6 @@ class Topic(models.Model):
         default=UnroutablePolicy.DROP,
         help_text="What happens to a message that no subscription's filter policy matches.",
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class ConsumerKind(models.TextChoices):
@@ -38,8 +44,7 @@ class ConsumerKind(models.TextChoices):
     WEBHOOK = "webhook", "HTTP webhook"
 
 
-class Subscription(models.Model):
-    name = models.CharField(max_length=100, unique=True, validators=[name_validator])
+class Subscription(NamedModel):
     topic = models.ForeignKey(Topic, on_delete=models.PROTECT, related_name="subscriptions")
     consumer_kind = models.CharField(max_length=16, choices=ConsumerKind.choices, default=ConsumerKind.PYTHON)
     handler = models.CharField(
@@ -57,14 +62,6 @@ class Subscription(models.Model):
     retry_jitter = models.FloatField(default=0.2, help_text="Random spread of each wait, as a fraction of it.")
     batch_size = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1), MaxValueValidator(1000)])
     paused = models.BooleanField(default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
 
     @property
     def queue(self) -> str:

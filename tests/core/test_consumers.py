@@ -79,3 +79,15 @@ def test_demo_consumers_are_registered_at_start_up() -> None:
     assert {"inventory-reserve", "billing-charge"} <= set(consumer_names())
     assert consumer_names() == sorted(consumer_names())
     assert consumer_get("billing-charge").handler.__module__ == "apps.demo.consumers"
+
+
+def test_consumers_registered_inside_an_isolated_block_are_forgotten_after_it() -> None:
+    before = consumer_names()
+
+    with consumers_isolated():
+        consumer("test-isolated")(_handle)
+        assert consumer_exists("test-isolated") is True
+        assert set(before) < set(consumer_names())
+
+    assert consumer_exists("test-isolated") is False
+    assert consumer_names() == before

@@ -305,7 +305,7 @@ def test_replays_go_to_redis_after_commit_spread_on_the_delay_schedule(
     dead = [dead_letter(billing) for _ in range(3)]
     client = redis_client()
     for dl in dead:
-        client.set(redis_keys.starts(dl.delivery_id), 5)
+        client.set(redis_keys.starts(dl.delivery_id), 5)  # type: ignore[arg-type]
     sent_now: list[scheduler.ScheduledDelivery] = []
     monkeypatch.setattr(outbox, "deliveries_send", lambda entries, batch_sizes=None: sent_now.extend(entries))
 

@@ -143,6 +143,29 @@ def test_a_failure_recorded_after_another_copy_finished_is_a_counted_duplicate(
     assert DeadLetter.objects.filter(delivery=delivery).count() == 0
 
 
+def test_a_copy_that_came_through_another_queue_runs_under_its_subscriptions_lease() -> None:
+    delivery = a_delivery()
+    elsewhere = redis_keys.subscription_queue("elsewhere")
+
+    assert attempts.delivery_attempt(delivery_id=delivery.pk, queue=elsewhere) == DeliveryState.DELIVERED
+
+    assert (lease_held(delivery), starts(delivery), duplicates(delivery)) == (False, None, 0)
+    assert redis_client().zcard(redis_keys.RUNNING) == 0
+    delivery.refresh_from_db()
+    # The start counted with the lease under the wrong queue stays counted.
+    assert (delivery.state, delivery.attempts) == (DeliveryState.DELIVERED, 2)
+
+
+def test_a_finished_delivery_that_came_through_another_queue_is_a_counted_duplicate() -> None:
+    delivery = a_delivery()
+    assert attempts.delivery_attempt(delivery_id=delivery.pk) == DeliveryState.DELIVERED
+
+    outcome = attempts.delivery_attempt(delivery_id=delivery.pk, queue=redis_keys.subscription_queue("elsewhere"))
+
+    assert (outcome, duplicates(delivery), starts(delivery)) == (outcomes.DUPLICATE, 1, None)
+    assert redis_client().zcard(redis_keys.RUNNING) == 0
+
+
 def test_the_broker_tag_is_read_from_the_task_message_properties() -> None:
     task = SimpleNamespace(request=SimpleNamespace(properties={"delivery_tag": "5f0c-tag"}, delivery_info={}))
     assert tasks._broker_tag(task) == "5f0c-tag"  # type: ignore[arg-type]
