@@ -73,11 +73,12 @@ run: venv ## Migrate, load the topology, ensure admin + API key, then run every 
 	exec $(BIN)/honcho start -f Procfile
 
 .PHONY: lint
-lint: venv ## ruff check, ruff format --check, mypy (runs all three, fails if any fails)
+lint: venv ## ruff check, ruff format --check, mypy, import-linter's layers (runs all, fails if any fails)
 	@status=0; \
 	$(BIN)/ruff check . || status=1; \
 	$(BIN)/ruff format --check . || status=1; \
 	$(BIN)/mypy apps project tests bench || status=1; \
+	$(BIN)/lint-imports --no-cache || status=1; \
 	exit $$status
 
 .PHONY: test

@@ -42,7 +42,7 @@ def _measure(action: Callable[[], object]) -> tuple[object, dict[str, Any]]:
 
 def main(argv: list[str]) -> int:
     django.setup()
-    from apps.delivery import services as delivery_services
+    from apps.delivery import attempts as delivery_attempts
     from apps.delivery.models import Delivery
     from apps.publishing import services
     from apps.publishing.models import Message
@@ -57,18 +57,18 @@ def main(argv: list[str]) -> int:
     workload.client().flushall()
     # Warm up once (connections, lazy imports, the compiled filter policy) so the counts are the steady ones.
     warm = services.publish(topic=topic, payload=workload.PAYLOAD)
-    delivery_services.delivery_attempt(delivery_id=Delivery.objects.get(message=warm).pk)
+    delivery_attempts.delivery_attempt(delivery_id=Delivery.objects.get(message=warm).pk)
     if system == "sb_per_message":
         message, publish_cost = _measure(lambda: services.publish(topic=topic, payload=workload.PAYLOAD))
         delivery_id = Delivery.objects.get(message=message).pk  # type: ignore[misc]
-        _, deliver_cost = _measure(lambda: delivery_services.delivery_attempt(delivery_id=delivery_id, queue=queue))
+        _, deliver_cost = _measure(lambda: delivery_attempts.delivery_attempt(delivery_id=delivery_id, queue=queue))
         per = 1
     else:
         items = [{"payload": workload.PAYLOAD}] * BATCH
         results, publish_cost = _measure(lambda: services.publish_many(topic=topic, messages=items))
         messages = [m for m in results if isinstance(m, Message)]  # type: ignore[attr-defined]
         ids = list(Delivery.objects.filter(message__in=messages).values_list("pk", flat=True))
-        _, deliver_cost = _measure(lambda: delivery_services.delivery_attempt_batch(delivery_ids=ids, queue=queue))
+        _, deliver_cost = _measure(lambda: delivery_attempts.delivery_attempt_batch(delivery_ids=ids, queue=queue))
         per = BATCH
     workload.client().flushall()
     print(json.dumps({"messages": per, "publish": publish_cost, "deliver": deliver_cost}))

@@ -10,7 +10,7 @@ transaction that records the delivery as delivered.
 
 from celery.signals import worker_ready
 
-from apps.delivery.registry import ReceivedMessage, consumer
+from apps.core.consumers import ReceivedMessage, consumer
 from bench import workload
 
 CONSUMER_NAME = "bench-counter"

@@ -8,6 +8,7 @@ start-up chatter between workers); Dramatiq runs its CLI defaults.
 
 from dataclasses import dataclass
 
+from apps.core import redis_keys
 from bench import workload
 from tests.harness.processes import VENV_BIN, ManagedProcess
 from tests.harness.stack import Stack
@@ -36,7 +37,10 @@ LATENCY_PEER = {
     RAW_DRAMATIQ: RAW_DRAMATIQ,
     SB_BATCHED: RAW_DRAMATIQ,
 }
-SWITCHBOARD_QUEUES = {SB_PER_MESSAGE: "sb.bench-per-message", SB_BATCHED: "sb.bench-batched"}
+SWITCHBOARD_QUEUES = {
+    SB_PER_MESSAGE: redis_keys.subscription_queue("bench-per-message"),
+    SB_BATCHED: redis_keys.subscription_queue("bench-batched"),
+}
 # Switchboard is filled through publish_many in batches this large when a queue must fill fast.
 FILL_BATCH = 500
 

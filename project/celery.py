@@ -10,6 +10,7 @@ import os
 from celery import Celery
 from celery.signals import celeryd_after_setup, task_postrun, task_prerun, worker_init
 
+from apps.core import redis_keys
 from apps.core.errors import SwitchboardError
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings.local")
@@ -34,12 +35,12 @@ app.conf.update(
     # Outcomes live in Switchboard's own ledger; Celery results would only fill Redis.
     task_ignore_result=True,
     # Task events: CELERY_WORKER_SEND_TASK_EVENTS in settings. Deliveries are written to
-    # their queues directly (apps.delivery.task_messages), so there is no task-sent event.
+    # their queues directly (apps.delivery.broker), so there is no task-sent event.
     # Keep retrying the broker at start-up, so a worker started before Redis waits.
     broker_connection_retry_on_startup=True,
     broker_connection_max_retries=None,
     # Housekeeping tasks go here; every subscription has a queue of its own (sb.<name>).
-    task_default_queue="sb.control",
+    task_default_queue=redis_keys.CONTROL_QUEUE,
     task_create_missing_queues=True,
     worker_hijack_root_logger=False,
     timezone="UTC",
@@ -100,7 +101,7 @@ def _refuse_unsafe_configuration(sender: object, **kwargs: object) -> None:
 @celeryd_after_setup.connect
 def _consume_subscription_queues(sender: str, instance: object, **kwargs: object) -> None:
     """Consume every subscription's queue unless the worker was started with -Q."""
-    from apps.delivery.worker import consume_subscription_queues
+    from apps.topology.workers import consume_subscription_queues
 
     consume_subscription_queues(instance.app.amqp.queues)  # type: ignore[attr-defined]
 

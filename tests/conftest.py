@@ -47,9 +47,9 @@ def private_redis(tmp_path: Path, settings: Any) -> Iterator[str]:
 @pytest.fixture
 def celery_broker(private_redis: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Make the private redis-server Celery's broker too: deliveries are sent there."""
-    from apps.delivery import task_messages, tasks
+    from apps.delivery import broker, tasks
 
     monkeypatch.setattr(tasks.deliver.app.conf, "broker_url", private_redis)
-    task_messages.sender_client.cache_clear()
+    broker.sender_client.cache_clear()
     yield private_redis
-    task_messages.sender_client.cache_clear()
+    broker.sender_client.cache_clear()

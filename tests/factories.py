@@ -3,6 +3,7 @@
 import factory
 from django.utils import timezone
 
+from apps.deadletters.models import DeadLetter, DeadLetterReason
 from apps.delivery.models import Delivery
 from apps.publishing.models import Message
 from apps.topology.models import Subscription, Topic
@@ -43,3 +44,18 @@ class DeliveryFactory(factory.django.DjangoModelFactory[Delivery]):
 
     message = factory.SubFactory(MessageFactory)
     subscription = factory.SubFactory(SubscriptionFactory, topic=factory.SelfAttribute("..message.topic"))
+
+
+class DeadLetterFactory(factory.django.DjangoModelFactory[DeadLetter]):
+    """A dead letter of a delivery, holding its message's topic, payload and attributes as the ledger does."""
+
+    class Meta:
+        model = DeadLetter
+
+    delivery = factory.SubFactory(DeliveryFactory)
+    message = factory.SelfAttribute("delivery.message")
+    subscription = factory.SelfAttribute("delivery.subscription")
+    topic = factory.LazyAttribute(lambda dl: dl.message.topic.name)
+    reason = DeadLetterReason.EXHAUSTED
+    payload = factory.LazyAttribute(lambda dl: dl.message.payload)
+    attributes = factory.LazyAttribute(lambda dl: dl.message.attributes)

@@ -1,4 +1,4 @@
-"""Create dead letters; replay and purge them."""
+"""Replay and purge dead letters (the ledger, apps.delivery.ledger, creates them)."""
 
 import logging
 import math
@@ -8,17 +8,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Max, OuterRef, QuerySet, Subquery
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 
+from apps.core import redis_keys
 from apps.core.errors import SwitchboardError
 from apps.core.redis import redis_client
 from apps.deadletters import selectors
-from apps.deadletters.models import DeadLetter, DeadLetterReason
+from apps.deadletters.models import DeadLetter
 from apps.deadletters.selectors import ReplayOutcome
-from apps.delivery import leases, sending
+from apps.delivery import ledger, outbox, routing
 from apps.delivery.models import Delivery, DeliveryState
-from apps.publishing.models import Message
 
 logger = logging.getLogger(__name__)
 
@@ -32,36 +32,6 @@ CHUNK_SIZE = 500
 # (at least one). The relay releases what is due in cycles about this long anyway, and a
 # step costs one UPDATE where a due time per delivery would cost one each.
 REPLAY_STEP_SECONDS = 0.1
-
-
-def dead_letter_for_delivery(*, delivery: Delivery, reason: DeadLetterReason, attempts: int, error: str) -> DeadLetter:
-    """Record that `delivery` will not be retried."""
-    message = delivery.message
-    return DeadLetter.objects.create(
-        message=message,
-        delivery=delivery,
-        subscription=delivery.subscription,
-        topic=message.topic.name,
-        reason=reason,
-        attempts=attempts,
-        last_error=error,
-        payload=message.payload,
-        attributes=message.attributes,
-    )
-
-
-def dead_letters_unroutable(*, messages: list[Message]) -> list[DeadLetter]:
-    """Keep messages that no subscription matched."""
-    return DeadLetter.objects.bulk_create(
-        DeadLetter(
-            message=message,
-            topic=message.topic.name,
-            reason=DeadLetterReason.UNROUTABLE,
-            payload=message.payload,
-            attributes=message.attributes,
-        )
-        for message in messages
-    )
 
 
 class InvalidReplayRateError(SwitchboardError, ValueError):
@@ -185,29 +155,19 @@ def _reset(dead_letters: list[DeadLetter], *, started: datetime, now: datetime, 
     """Reset the deliveries of these dead letters to start afresh, due in turn at the report's rate.
 
     They are due in steps of REPLAY_STEP_SECONDS, a step's worth of deliveries each: one
-    UPDATE per step rather than per delivery, and one for what they all share.
+    UPDATE per step rather than per delivery.
     """
     rate = report.rate_per_second
     per_step = max(1, round(rate * REPLAY_STEP_SECONDS))
-    delivery_ids = [dl.delivery_id for dl in dead_letters if dl.delivery_id is not None]
-    replayed_from = DeadLetter.objects.filter(pk__in=[dl.pk for dl in dead_letters], delivery_id=OuterRef("pk"))
-    Delivery.objects.filter(pk__in=delivery_ids).update(
-        state=DeliveryState.PENDING,
-        attempts=0,
-        last_error="",
-        finished_at=None,
-        sent_at=None,
-        updated_at=now,
-        replayed_from=Subquery(replayed_from.values("pk")[:1]),
-    )
     steps: dict[datetime, list[int]] = defaultdict(list)
-    for delivery_id in delivery_ids:
+    for dl in dead_letters:
+        if dl.delivery_id is None:
+            continue
         due = started + timedelta(seconds=(report.replayed // per_step) * per_step / rate)
-        steps[due].append(delivery_id)
+        steps[due].append(dl.delivery_id)
         report.replayed += 1
         report.last_due_at = due
-    for due, ids in steps.items():
-        Delivery.objects.filter(pk__in=ids).update(not_before=due)
+    ledger.deliveries_reset_for_replay(dead_letters=dead_letters, due=steps, now=now)
     DeadLetter.objects.filter(pk__in=[dl.pk for dl in dead_letters]).update(replayed_at=now)
 
 
@@ -219,9 +179,9 @@ def _send_replayed(delivery_ids: list[int]) -> None:
     does, so that whichever of the two comes first sends them and the other skips them.
     """
     try:
-        redis_client().delete(*[f"{leases.STARTS_KEY_PREFIX}{pk}" for pk in delivery_ids])
-        sending.outbox_send_unsent(delivery_ids=delivery_ids)
-    except sending.BROKER_ERRORS as exc:
+        redis_client().delete(*[redis_keys.starts(pk) for pk in delivery_ids])
+        outbox.outbox_send_unsent(delivery_ids=delivery_ids)
+    except outbox.BROKER_ERRORS as exc:
         # The replay stands: the relay's outbox sweep sends them once Redis is back.
         logger.warning("Cannot reach Redis (%s); %s replayed deliveries wait in the outbox.", exc, len(delivery_ids))
 
@@ -229,10 +189,8 @@ def _send_replayed(delivery_ids: list[int]) -> None:
 def _reroute(dead_letters: list[DeadLetter], *, now: datetime, report: ReplayReport) -> None:
     """Route unroutable messages again; link what they reach to the dead letter they came from."""
     by_message = {dl.message_id: dl for dl in dead_letters}
-    created = sending.deliveries_create(messages=[dl.message for dl in by_message.values()])
-    Delivery.objects.bulk_update(
-        [Delivery(pk=c.pk, replayed_from=by_message[c.message_id]) for c in created], ["replayed_from"]
-    )
+    created = routing.deliveries_create(messages=[dl.message for dl in by_message.values()])
+    ledger.deliveries_link_replayed(links={c.pk: by_message[c.message_id] for c in created})
     routed = {delivery.message_id for delivery in created}
     for dl in dead_letters:
         if dl.message_id in routed:

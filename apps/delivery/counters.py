@@ -8,11 +8,10 @@ import logging
 
 import redis
 
+from apps.core import redis_keys
 from apps.core.redis import redis_client
 
 logger = logging.getLogger(__name__)
-
-COUNTERS_KEY = "sb:counters"
 
 
 def duplicates(subscription: str) -> str:
@@ -26,11 +25,11 @@ def unroutable(topic: str) -> str:
 def count(name: str, n: int = 1) -> None:
     """Add `n` to a counter; a Redis error is logged, never raised (counting must not fail work)."""
     try:
-        redis_client().hincrby(COUNTERS_KEY, name, n)
+        redis_client().hincrby(redis_keys.COUNTERS, name, n)
     except redis.RedisError as exc:
         logger.warning("Cannot count %s (%s).", name, exc)
 
 
 def counters_read() -> dict[str, int]:
-    raw = redis_client().hgetall(COUNTERS_KEY)
+    raw = redis_client().hgetall(redis_keys.COUNTERS)
     return {key.decode(): int(value) for key, value in raw.items()}  # type: ignore[union-attr]

@@ -1,10 +1,11 @@
 """Leases on running deliveries: no delivery runs twice at once, and a dead worker's
 deliveries come back within seconds.
 
-When a worker starts a delivery it takes a lease: an entry in the sorted set
-`sb:running`, scored by when the lease ends, and a start counter per delivery. A thread
-in the worker process renews the leases of what it runs (and the broker's visibility
-of the task message), so a handler may run as long as its time limit allows.
+When a worker starts a delivery it takes a lease: an entry in the sorted set of running
+deliveries (`redis_keys.RUNNING`), scored by when the lease ends, and a start counter per
+delivery. A thread in the worker process renews the leases of what it runs (and the
+broker's visibility of the task message), so a handler may run as long as its time
+limit allows.
 
 - Another copy of the same delivery (a redelivery, a second send) finds the lease held
   and is skipped: nothing runs twice at once.
@@ -19,66 +20,22 @@ import enum
 import logging
 import threading
 import time
+from pathlib import Path
 
 import redis
 from django.conf import settings
 
-from apps.delivery import scheduler
+from apps.core import redis_keys
+from apps.core.redis import lua_script
+from apps.delivery import broker, scheduler
 
 logger = logging.getLogger(__name__)
 
-RUNNING_KEY = "sb:running"
-STARTS_KEY_PREFIX = "sb:starts:"
 # Start counters outlive any retry schedule, then disappear on their own.
 STARTS_TTL_SECONDS = 7 * 24 * 3600
-# kombu's Redis transport keeps unacknowledged task messages in this sorted set,
-# scored by when they were handed out; bumping the score renews their visibility.
-KOMBU_UNACKED_INDEX = "unacked_index"
 
-# KEYS: running, then the start counter of each delivery. ARGV: lease end, now, starts
-# ttl, count, then the members. count: 1 counts a start of each delivery whose lease is
-# taken; "fresh" counts them all if none of them was ever started (no counter), else
-# none. Returns, per member, -1 when a live lease is held by another run, else its start
-# number (0 when not counted).
-_TAKE = """
-local count = ARGV[4]
-if count == 'fresh' then
-  count = '1'
-  for i = 2, #KEYS do
-    if redis.call('EXISTS', KEYS[i]) == 1 then
-      count = '0'
-      break
-    end
-  end
-end
-local results = {}
-for i = 5, #ARGV do
-  local current = redis.call('ZSCORE', KEYS[1], ARGV[i])
-  if current and tonumber(current) > tonumber(ARGV[2]) then
-    results[#results + 1] = -1
-  else
-    redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i])
-    local n = 0
-    if count == '1' then
-      n = redis.call('INCR', KEYS[i - 3])
-      redis.call('EXPIRE', KEYS[i - 3], ARGV[3])
-    end
-    results[#results + 1] = n
-  end
-end
-return results
-"""
-
-# KEYS: running, scheduled. ARGV: now, limit.
-# Expired leases move to the delay schedule, due now.
-_RECLAIM = """
-local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-for _, member in ipairs(expired) do
-  redis.call('ZREM', KEYS[1], member)
-  redis.call('ZADD', KEYS[2], ARGV[1], member)
-end
-return #expired
-"""
+_TAKE = lua_script(Path(__file__).with_name("leases_take.lua"))
+_RECLAIM = lua_script(Path(__file__).with_name("leases_reclaim.lua"))
 
 
 def lease_seconds() -> float:
@@ -110,8 +67,8 @@ def leases_take(client: redis.Redis, entries: list[tuple[str, int]], *, count_st
     starts = client.eval(
         _TAKE,
         1 + len(entries),
-        RUNNING_KEY,
-        *[f"{STARTS_KEY_PREFIX}{delivery_id}" for _, delivery_id in entries],
+        redis_keys.RUNNING,
+        *[redis_keys.starts(delivery_id) for _, delivery_id in entries],
         str(now + lease_seconds()),
         str(now),
         str(STARTS_TTL_SECONDS),
@@ -130,7 +87,7 @@ def lease_count_start(
     """
     pipe = client.pipeline(transaction=False)
     _release(pipe, finished or [])
-    key = f"{STARTS_KEY_PREFIX}{delivery_id}"
+    key = redis_keys.starts(delivery_id)
     pipe.incr(key)
     pipe.expire(key, STARTS_TTL_SECONDS)
     return int(pipe.execute()[-2])
@@ -149,20 +106,20 @@ def starts_uncount(client: redis.Redis, delivery_ids: list[int]) -> None:
     if delivery_ids:
         pipe = client.pipeline(transaction=False)
         for delivery_id in delivery_ids:
-            pipe.decr(f"{STARTS_KEY_PREFIX}{delivery_id}")
+            pipe.decr(redis_keys.starts(delivery_id))
         pipe.execute()
 
 
 def _release(pipe: "redis.client.Pipeline", finished: list[tuple[str, int, bool]]) -> None:
     for queue, delivery_id, final in finished:
-        pipe.zrem(RUNNING_KEY, _member(queue, delivery_id))
+        pipe.zrem(redis_keys.RUNNING, _member(queue, delivery_id))
         if final:
-            pipe.delete(f"{STARTS_KEY_PREFIX}{delivery_id}")
+            pipe.delete(redis_keys.starts(delivery_id))
 
 
 def leases_reclaim(client: redis.Redis, *, limit: int = 500) -> int:
     """Send deliveries whose worker stopped renewing their lease back to the schedule, due now."""
-    return int(client.eval(_RECLAIM, 2, RUNNING_KEY, scheduler.SCHEDULED_KEY, str(time.time()), str(limit)))  # type: ignore[arg-type]
+    return int(client.eval(_RECLAIM, 2, redis_keys.RUNNING, redis_keys.SCHEDULED, str(time.time()), str(limit)))  # type: ignore[arg-type]
 
 
 class LeaseKeeper:
@@ -201,9 +158,9 @@ class LeaseKeeper:
             try:
                 pipe = self._client.pipeline(transaction=False)
                 if members:
-                    pipe.zadd(RUNNING_KEY, dict.fromkeys(members, now + lease_seconds()), xx=True)
+                    pipe.zadd(redis_keys.RUNNING, dict.fromkeys(members, now + lease_seconds()), xx=True)
                 if tags:
-                    pipe.zadd(KOMBU_UNACKED_INDEX, dict.fromkeys(tags, now), xx=True)
+                    broker.task_visibility_renew(pipe, tags, now=now)
                 pipe.execute()
             except redis.RedisError as exc:
                 logger.warning("Cannot renew delivery leases (%s); retrying.", exc)

@@ -14,6 +14,23 @@ class DeliveryState(models.TextChoices):
 
 OPEN_STATES = [DeliveryState.PENDING, DeliveryState.RETRYING]
 
+# Which state may follow which. A delivery is inserted pending; apps/delivery/ledger.py,
+# the only writer of a delivery's state, makes every move and refuses any other (its
+# UPDATEs name the states they start from, so a move that lost a race changes nothing).
+# Sending (sent_at: to the outbox and back) happens within a state and is not a move.
+INITIAL_STATE = DeliveryState.PENDING
+TRANSITIONS: dict[DeliveryState, frozenset[DeliveryState]] = {
+    DeliveryState.PENDING: frozenset({DeliveryState.DELIVERED, DeliveryState.RETRYING, DeliveryState.DEAD}),
+    DeliveryState.RETRYING: frozenset({DeliveryState.DELIVERED, DeliveryState.RETRYING, DeliveryState.DEAD}),
+    DeliveryState.DELIVERED: frozenset(),
+    DeliveryState.DEAD: frozenset({DeliveryState.PENDING}),  # replayed from its dead letter
+}
+
+
+def states_before(state: DeliveryState) -> list[DeliveryState]:
+    """Return the states a delivery may be in to move to `state`, in declaration order."""
+    return [before for before in DeliveryState if state in TRANSITIONS[before]]
+
 
 class Delivery(models.Model):
     message = models.ForeignKey("publishing.Message", on_delete=models.CASCADE, related_name="deliveries")

@@ -22,16 +22,16 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.core import redis_keys
 from apps.core.redis import redis_client
-from apps.delivery import leases, scheduler, sending
+from apps.delivery import leases, ledger, outbox, scheduler
 from apps.delivery.models import OPEN_STATES, BrokerEpoch, Delivery
-from apps.topology.models import subscription_queue
 
 logger = logging.getLogger(__name__)
 
 # Redis or the database is away: wait and try again, never give up.
 RELAY_ERRORS: tuple[type[BaseException], ...] = (
-    *sending.BROKER_ERRORS,
+    *outbox.BROKER_ERRORS,
     django.db.OperationalError,
     django.db.InterfaceError,
 )
@@ -70,13 +70,14 @@ def stale_deliveries_resend(*, older_than: float = STALE_AFTER_SECONDS, limit: i
     )
     if not candidates:
         return 0
-    depth = {name: int(client.llen(subscription_queue(name))) for name in {name for _, name in candidates}}  # type: ignore[arg-type]
+    queues = {name: redis_keys.subscription_queue(name) for _, name in candidates}
+    depth = {name: int(client.llen(queue)) for name, queue in queues.items()}  # type: ignore[arg-type]
     pipe = client.pipeline(transaction=False)
     for pk, name in candidates:
-        member = scheduler.ScheduledDelivery(subscription_queue(name), pk).encode()
-        pipe.zscore(leases.RUNNING_KEY, member)
-        pipe.zscore(scheduler.SCHEDULED_KEY, member)
-        pipe.zscore(scheduler.CLAIMED_KEY, member)
+        member = scheduler.ScheduledDelivery(queues[name], pk).encode()
+        pipe.zscore(redis_keys.RUNNING, member)
+        pipe.zscore(redis_keys.SCHEDULED, member)
+        pipe.zscore(redis_keys.SCHEDULED_CLAIMED, member)
     scores = pipe.execute()
     lost = [
         pk
@@ -84,7 +85,7 @@ def stale_deliveries_resend(*, older_than: float = STALE_AFTER_SECONDS, limit: i
         if depth[name] == 0 and all(score is None for score in scores[3 * i : 3 * i + 3])
     ]
     if lost:
-        Delivery.objects.filter(pk__in=lost, state__in=OPEN_STATES).update(sent_at=None)
+        ledger.deliveries_mark_unsent(delivery_ids=lost)
         logger.warning("%s open deliveries were sent but are nowhere in Redis; sending them again.", len(lost))
     return len(lost)
 
@@ -102,7 +103,7 @@ def broker_epoch_check() -> int:
             return 0
         epoch.run_id = run_id
         epoch.save(update_fields=["run_id", "seen_at"])
-        resent = Delivery.objects.filter(state__in=OPEN_STATES, sent_at__isnull=False).update(sent_at=None)
+        resent = ledger.deliveries_mark_all_unsent()
     logger.warning("Redis restarted (run id %s): %s open deliveries go out again.", run_id, resent)
     return resent
 
@@ -112,7 +113,7 @@ def scheduled_deliveries_relay(*, limit: int = 500) -> int:
     client = redis_client()
     due = scheduler.claim_due(client, limit=limit)
     if due:
-        sending.deliveries_send(due)
+        outbox.deliveries_send(due)
         scheduler.release(client, due)
     return len(due)
 
@@ -130,7 +131,7 @@ def relay_cycle(state: RelayState) -> int:
     moved += leases.leases_reclaim(redis_client())
     moved += scheduled_deliveries_relay()
     if now >= state.next_outbox_sweep or moved:
-        swept = sending.outbox_sweep()
+        swept = outbox.outbox_sweep()
         # Keep sweeping without a pause while a backlog drains.
         state.next_outbox_sweep = now if swept else now + OUTBOX_SWEEP_SECONDS
         moved += swept

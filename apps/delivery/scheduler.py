@@ -13,29 +13,17 @@ is claimed again — at least once, never lost; consumers deduplicate the rare r
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import orjson
 import redis
 
-SCHEDULED_KEY = "sb:scheduled"
-CLAIMED_KEY = "sb:scheduled:claimed"
+from apps.core import redis_keys
+from apps.core.redis import lua_script
+
 CLAIM_LEASE_SECONDS = 30.0
 
-# KEYS: scheduled, claimed. ARGV: now, lease end, limit.
-# Expired leases go back to the schedule first, then due entries are claimed.
-_CLAIM_DUE = """
-local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
-for _, member in ipairs(expired) do
-  redis.call('ZREM', KEYS[2], member)
-  redis.call('ZADD', KEYS[1], ARGV[1], member)
-end
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
-for _, member in ipairs(due) do
-  redis.call('ZREM', KEYS[1], member)
-  redis.call('ZADD', KEYS[2], ARGV[2], member)
-end
-return due
-"""
+_CLAIM_DUE = lua_script(Path(__file__).with_name("scheduler_claim_due.lua"))
 
 
 @dataclass(frozen=True)
@@ -55,14 +43,20 @@ class ScheduledDelivery:
 def schedule(client: redis.Redis, entries: list[tuple[ScheduledDelivery, float]]) -> None:
     """Park each delivery until its due time (Unix seconds)."""
     if entries:
-        client.zadd(SCHEDULED_KEY, {entry.encode(): due_at for entry, due_at in entries})
+        client.zadd(redis_keys.SCHEDULED, {entry.encode(): due_at for entry, due_at in entries})
 
 
 def claim_due(client: redis.Redis, *, limit: int = 500, now: float | None = None) -> list[ScheduledDelivery]:
     """Claim up to `limit` due entries under a lease; call `release` once they are sent."""
     now = time.time() if now is None else now
     raw: list[bytes] = client.eval(  # type: ignore[assignment]
-        _CLAIM_DUE, 2, SCHEDULED_KEY, CLAIMED_KEY, str(now), str(now + CLAIM_LEASE_SECONDS), str(limit)
+        _CLAIM_DUE,
+        2,
+        redis_keys.SCHEDULED,
+        redis_keys.SCHEDULED_CLAIMED,
+        str(now),
+        str(now + CLAIM_LEASE_SECONDS),
+        str(limit),
     )
     return [ScheduledDelivery.decode(member) for member in raw]
 
@@ -70,8 +64,8 @@ def claim_due(client: redis.Redis, *, limit: int = 500, now: float | None = None
 def release(client: redis.Redis, entries: list[ScheduledDelivery]) -> None:
     """Drop the leases of entries that were sent to their queues."""
     if entries:
-        client.zrem(CLAIMED_KEY, *[entry.encode() for entry in entries])
+        client.zrem(redis_keys.SCHEDULED_CLAIMED, *[entry.encode() for entry in entries])
 
 
 def scheduled_count(client: redis.Redis) -> int:
-    return int(client.zcard(SCHEDULED_KEY)) + int(client.zcard(CLAIMED_KEY))  # type: ignore[arg-type]
+    return int(client.zcard(redis_keys.SCHEDULED)) + int(client.zcard(redis_keys.SCHEDULED_CLAIMED))  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""Read the state of delivery queues in Redis, and deliveries for their attempts."""
+"""Read deliveries for their attempts: their queues, and the deliveries with what an attempt needs."""
 
 from collections.abc import Callable, Sequence
 from functools import cache
@@ -7,18 +7,16 @@ from typing import Any
 from django.db import connection
 from django.db.models import Model
 
-from apps.core.redis import redis_client
+from apps.core import redis_keys
 from apps.delivery.models import Delivery
 from apps.publishing.models import Message
 from apps.topology.models import Subscription, Topic
 
 
-def queue_depths(*, queues: list[str]) -> dict[str, int]:
-    """Count the messages waiting in each queue (not those a worker holds unacknowledged)."""
-    pipe = redis_client().pipeline(transaction=False)
-    for queue in queues:
-        pipe.llen(queue)
-    return dict(zip(queues, (int(n) for n in pipe.execute()), strict=True))
+def delivery_queues(delivery_ids: list[int]) -> dict[int, str]:
+    """Map each existing delivery to its subscription's queue (one query)."""
+    rows = Delivery.objects.filter(pk__in=delivery_ids).values_list("pk", "subscription__name")
+    return {pk: redis_keys.subscription_queue(name) for pk, name in rows}
 
 
 def deliveries_for_attempt(delivery_ids: list[int]) -> dict[int, Delivery]:

@@ -1,21 +1,18 @@
-"""Celery tasks of the delivery app: thin adapters around services."""
+"""Celery tasks of the delivery app: thin adapters around apps.delivery.attempts."""
 
 from celery import Task, shared_task
 from celery.exceptions import Reject
 
-from apps.topology.models import subscription_queue
-
-SUBSCRIPTION_QUEUE_PREFIX = subscription_queue("")
+from apps.core import redis_keys
+from apps.delivery import attempts
 
 
 @shared_task(name="delivery.deliver", bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def deliver(self: Task, delivery_id: int) -> str:
     """Run one attempt of a delivery (sent to its subscription's queue, sb.<name>)."""
-    from apps.delivery import services
-
     try:
-        return services.delivery_attempt(delivery_id=delivery_id, broker_tag=_broker_tag(self), queue=_queue(self))
-    except services.INFRASTRUCTURE_ERRORS as exc:
+        return attempts.delivery_attempt(delivery_id=delivery_id, broker_tag=_broker_tag(self), queue=_queue(self))
+    except attempts.INFRASTRUCTURE_ERRORS as exc:
         # Redis or the database failed, not the handler: put the message back untouched.
         raise Reject(repr(exc), requeue=True) from exc
 
@@ -23,13 +20,11 @@ def deliver(self: Task, delivery_id: int) -> str:
 @shared_task(name="delivery.deliver_batch", bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def deliver_batch(self: Task, delivery_ids: list[int]) -> list[str]:
     """Run one attempt of each delivery of a batch (subscriptions with batch_size > 1)."""
-    from apps.delivery import services
-
     try:
-        return services.delivery_attempt_batch(
+        return attempts.delivery_attempt_batch(
             delivery_ids=delivery_ids, broker_tag=_broker_tag(self), queue=_queue(self)
         )
-    except services.INFRASTRUCTURE_ERRORS as exc:
+    except attempts.INFRASTRUCTURE_ERRORS as exc:
         raise Reject(repr(exc), requeue=True) from exc
 
 
@@ -42,4 +37,4 @@ def _broker_tag(task: Task) -> str | None:
 def _queue(task: Task) -> str | None:
     """Name the queue the task came from: its subscription's (sb.<name>), where its leases live."""
     queue = (task.request.delivery_info or {}).get("routing_key")
-    return str(queue) if queue and str(queue).startswith(SUBSCRIPTION_QUEUE_PREFIX) else None
+    return str(queue) if queue and redis_keys.is_subscription_queue(str(queue)) else None

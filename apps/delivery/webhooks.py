@@ -6,8 +6,6 @@ sending, and `webhook-signature` one `v1,<base64 HMAC-SHA256>` per active secret
 subscription, separated by spaces, so receivers can rotate secrets without a gap.
 """
 
-import base64
-import binascii
 import logging
 from datetime import UTC, datetime
 
@@ -15,30 +13,14 @@ import orjson
 from django.conf import settings
 from standardwebhooks import Webhook
 
+from apps.core.consumers import ReceivedMessage
 from apps.core.errors import PermanentError, RetryableError
 from apps.delivery import transport
 from apps.delivery.models import Delivery, DeliveryAttempt
-from apps.delivery.registry import ReceivedMessage
 from apps.topology.models import Subscription
+from apps.topology.webhook_secrets import webhook_secret_is_valid
 
 logger = logging.getLogger(__name__)
-
-SECRET_PREFIX = "whsec_"  # noqa: S105 - the Standard Webhooks prefix, not a secret
-# The Standard Webhooks spec asks for signing keys of 24 to 64 random bytes.
-SECRET_MIN_BYTES = 24
-SECRET_MAX_BYTES = 64
-
-
-def webhook_secret_is_valid(secret: str) -> bool:
-    """Tell whether `secret` is a Standard Webhooks secret: whsec_ and base64 of 24-64 bytes."""
-    if not secret.startswith(SECRET_PREFIX):
-        return False
-    encoded = secret.removeprefix(SECRET_PREFIX)
-    try:
-        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
-    except binascii.Error:
-        return False
-    return SECRET_MIN_BYTES <= len(key) <= SECRET_MAX_BYTES
 
 
 def webhook_body(*, message: ReceivedMessage) -> bytes:

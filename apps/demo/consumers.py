@@ -14,8 +14,8 @@ import time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from apps.core.consumers import ReceivedMessage, consumer
 from apps.core.errors import PermanentError, RetryableError
-from apps.delivery.registry import ReceivedMessage, consumer
 from apps.demo.models import BillingCharge, InventoryReservation, VatAssessment
 
 MAX_WORK_SECONDS = 60

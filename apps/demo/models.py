@@ -3,9 +3,17 @@
 from django.db import models
 
 
-class InventoryReservation(models.Model):
+class DemoRecord(models.Model):
+    """What one message did to one order: at most one record per message (its effect once)."""
+
     message_id = models.UUIDField(unique=True)
     order_id = models.CharField(max_length=100)
+
+    class Meta:
+        abstract = True
+
+
+class InventoryReservation(DemoRecord):
     items = models.JSONField(default=list)
     reserved_at = models.DateTimeField(auto_now_add=True)
 
@@ -13,9 +21,7 @@ class InventoryReservation(models.Model):
         return f"reservation for order {self.order_id}"
 
 
-class BillingCharge(models.Model):
-    message_id = models.UUIDField(unique=True)
-    order_id = models.CharField(max_length=100)
+class BillingCharge(DemoRecord):
     amount = models.DecimalField(max_digits=12, decimal_places=2, default=0)
     attempt = models.PositiveIntegerField(help_text="The attempt that succeeded.")
     charged_at = models.DateTimeField(auto_now_add=True)
@@ -24,11 +30,9 @@ class BillingCharge(models.Model):
         return f"charge {self.amount} for order {self.order_id}"
 
 
-class DemoEmail(models.Model):
+class DemoEmail(DemoRecord):
     """An order confirmation the demo webhook receiver accepted (one per message)."""
 
-    message_id = models.UUIDField(unique=True)
-    order_id = models.CharField(max_length=100)
     to = models.CharField(max_length=254)
     received_at = models.DateTimeField(auto_now_add=True)
 
@@ -36,11 +40,9 @@ class DemoEmail(models.Model):
         return f"email to {self.to} for order {self.order_id}"
 
 
-class VatAssessment(models.Model):
+class VatAssessment(DemoRecord):
     """VAT worked out for an EU order (the eu-vat subscription takes only region=eu)."""
 
-    message_id = models.UUIDField(unique=True)
-    order_id = models.CharField(max_length=100)
     region = models.CharField(max_length=20)
     vat = models.DecimalField(max_digits=12, decimal_places=2)
     assessed_at = models.DateTimeField(auto_now_add=True)

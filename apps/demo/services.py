@@ -19,8 +19,8 @@ from django.core.validators import validate_email
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from apps.delivery.webhooks import webhook_secret_is_valid
 from apps.demo.models import DemoEmail
+from apps.topology.webhook_secrets import webhook_secret_is_valid
 
 DEMO_SECRETS_ENV = "SWITCHBOARD_DEMO_WEBHOOK_SECRETS"
 

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from apps.publishing import services
+from apps.publishing.errors import InvalidMessageError, PublishError
 from apps.publishing.models import IdempotencyKey, IdempotencyState, Message
 
 PYTHON_SCOPE = "python"
@@ -30,7 +30,7 @@ MAX_KEY_LENGTH = 255
 ABANDONED_AFTER = timedelta(seconds=60)
 
 
-class IdempotencyKeyReusedError(services.PublishError):
+class IdempotencyKeyReusedError(PublishError):
     """The key was used before with a different request."""
 
     status = 422
@@ -38,7 +38,7 @@ class IdempotencyKeyReusedError(services.PublishError):
     title = "Idempotency key reused"
 
 
-class IdempotencyKeyInFlightError(services.PublishError):
+class IdempotencyKeyInFlightError(PublishError):
     """A request with this key is still being processed; retrying in a moment may succeed."""
 
     status = 409
@@ -72,27 +72,29 @@ def request_hash(fields: dict[str, Any]) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
-def publish_idempotent(*, scope: str, key: str, fields: dict[str, Any]) -> Receipt:
-    """Publish `fields` (publish()'s arguments) once per (scope, key); repeats get the first receipt."""
+def idempotency_key_claim(*, scope: str, key: str, fields: dict[str, Any]) -> IdempotencyKey | Receipt:
+    """Claim the key for this request (`fields`: publish()'s arguments), or return the receipt of an earlier one.
+
+    The claim commits at once. Raise IdempotencyKeyReusedError or IdempotencyKeyInFlightError for
+    a key used with another request or still being processed.
+    """
     if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
-        raise services.InvalidMessageError(
+        raise InvalidMessageError(
             f"The idempotency key must be 1 to {MAX_KEY_LENGTH} characters.", field="idempotency_key"
         )
-    digest = request_hash(fields)
-    claim = _claim(scope=scope, key=key, digest=digest)
-    if isinstance(claim, Receipt):
-        return claim
-    try:
-        with transaction.atomic():
-            message = services.publish(**fields)
-            body = message_receipt(message)
-            IdempotencyKey.objects.filter(pk=claim.pk).update(
-                state=IdempotencyState.COMPLETED, response_status=202, response_body=body
-            )
-    except BaseException:
-        IdempotencyKey.objects.filter(pk=claim.pk, state=IdempotencyState.IN_FLIGHT).delete()
-        raise
-    return Receipt(body=body, replayed=False)
+    return _claim(scope=scope, key=key, digest=request_hash(fields))
+
+
+def idempotency_key_complete(*, claim: IdempotencyKey, body: dict[str, Any]) -> None:
+    """Store the receipt of the publish that claimed the key (in the publish's transaction)."""
+    IdempotencyKey.objects.filter(pk=claim.pk).update(
+        state=IdempotencyState.COMPLETED, response_status=202, response_body=body
+    )
+
+
+def idempotency_key_release(*, claim: IdempotencyKey) -> None:
+    """Free a key whose publish failed, so that a corrected request may use it."""
+    IdempotencyKey.objects.filter(pk=claim.pk, state=IdempotencyState.IN_FLIGHT).delete()
 
 
 def _claim(*, scope: str, key: str, digest: str) -> IdempotencyKey | Receipt:

@@ -11,9 +11,10 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.core.errors import SwitchboardError
 from apps.core.sql import rows_insert
-from apps.delivery import sending as delivery_sending
+from apps.delivery import routing
+from apps.publishing import idempotency
+from apps.publishing.errors import InvalidMessageError, PayloadTooLargeError, PublishError, UnknownTopicError
 from apps.publishing.models import Message
 from apps.topology import selectors as topology_selectors
 from apps.topology.models import Topic
@@ -21,49 +22,6 @@ from apps.topology.models import Topic
 MAX_KEY_LENGTH = 200
 MAX_ATTRIBUTES = 50
 MAX_BATCH_MESSAGES = 500
-
-
-class PublishError(SwitchboardError):
-    """A message that cannot be published; nothing was written."""
-
-    status = 400
-    code = "message-not-published"
-    title = "Message not published"
-
-
-class UnknownTopicError(PublishError):
-    status = 404
-    code = "unknown-topic"
-    title = "Unknown topic"
-
-    def __init__(self, topic: str) -> None:
-        super().__init__(f"There is no topic named {topic!r}.")
-        self.topic = topic
-
-
-class InvalidMessageError(PublishError):
-    """A message's fields are not valid: `field` names the offending one (blank for the whole message).
-
-    Give `errors` instead of a message and a field to report several fields at once.
-    """
-
-    status = 400
-    code = "invalid-message"
-    title = "Invalid message"
-
-    def __init__(self, message: str | None = None, *, field: str = "", errors: Mapping[str, Any] | None = None) -> None:
-        super().__init__(*([message] if message else []), errors={field: [message]} if errors is None else errors)
-        self.field = field
-
-
-class PayloadTooLargeError(PublishError):
-    status = 413
-    code = "payload-too-large"
-    title = "Payload too large"
-
-    def __init__(self, size: int, limit: int) -> None:
-        super().__init__(f"The payload is {size} bytes of JSON; at most {limit} are accepted.")
-        self.size, self.limit = size, limit
 
 
 @dataclass(frozen=True)
@@ -90,24 +48,41 @@ def publish(
     Inside a caller's `transaction.atomic()` the message commits or rolls back with the
     caller's writes; its deliveries go to the broker only after the commit. With
     `idempotency_key`, a repeat of the same publish returns the first message and
-    publishes nothing new (see `apps.publishing.idempotency`).
+    publishes nothing new (see `publish_idempotent` and `apps.publishing.idempotency`).
     """
     if idempotency_key is not None:
-        from apps.publishing import idempotency  # here, not at the top: it imports this module
-
         fields = {
             "topic": topic, "payload": payload, "attributes": attributes, "key": key,
             "delay_seconds": delay_seconds, "deliver_at": deliver_at, "ttl_seconds": ttl_seconds,
         }  # fmt: skip
-        receipt = idempotency.publish_idempotent(scope=idempotency.PYTHON_SCOPE, key=idempotency_key, fields=fields)
+        receipt = publish_idempotent(scope=idempotency.PYTHON_SCOPE, key=idempotency_key, fields=fields)
         return Message.objects.get(pk=receipt.body["id"])
     now = _now()
     timing = _timing(now, delay_seconds=delay_seconds, deliver_at=deliver_at, ttl_seconds=ttl_seconds)
     message = _build(_topic(topic), payload=payload, attributes=attributes, key=key, now=now, timing=timing)
     with transaction.atomic():
         _messages_insert([message])
-        delivery_sending.deliveries_create(messages=[message])
+        routing.deliveries_create(messages=[message])
     return message
+
+
+def publish_idempotent(*, scope: str, key: str, fields: dict[str, Any]) -> idempotency.Receipt:
+    """Publish `fields` (publish()'s arguments) once per (scope, key); repeats get the first receipt.
+
+    The key is claimed (committed at once) before the publish, and its receipt is stored
+    with the message in one transaction; a publish that fails frees the key again.
+    """
+    claim = idempotency.idempotency_key_claim(scope=scope, key=key, fields=fields)
+    if isinstance(claim, idempotency.Receipt):
+        return claim
+    try:
+        with transaction.atomic():
+            body = idempotency.message_receipt(publish(**fields))
+            idempotency.idempotency_key_complete(claim=claim, body=body)
+    except BaseException:
+        idempotency.idempotency_key_release(claim=claim)
+        raise
+    return idempotency.Receipt(body=body, replayed=False)
 
 
 def publish_many(*, topic: str, messages: Sequence[Mapping[str, Any]]) -> list[Message | PublishError]:
@@ -151,7 +126,7 @@ def publish_many(*, topic: str, messages: Sequence[Mapping[str, Any]]) -> list[M
     accepted = [result for result in results if isinstance(result, Message)]
     with transaction.atomic():
         _messages_insert(accepted)
-        delivery_sending.deliveries_create(messages=accepted)
+        routing.deliveries_create(messages=accepted)
     return results
 
 

@@ -20,11 +20,11 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
+from apps.core import consumers
 from apps.core.errors import SwitchboardError
-from apps.delivery import registry
-from apps.delivery.webhooks import webhook_secret_is_valid
 from apps.topology.filter_policy import FilterPolicyError, validate_filter_policy
 from apps.topology.models import NAME_PATTERN, ConsumerKind, UnroutablePolicy
+from apps.topology.webhook_secrets import webhook_secret_is_valid
 
 _NAME = {"type": "string", "pattern": NAME_PATTERN}
 _ENV_REFERENCE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
@@ -220,8 +220,8 @@ def _check_references(spec: TopologySpec, document: dict[str, Any], environ: Map
         label = f"subscriptions[{index}] ({sub.name})"
         if sub.topic not in topic_names:
             problems.append(f"{label}.topic: unknown topic {sub.topic!r}; declare it under 'topics'")
-        if sub.consumer_kind == ConsumerKind.PYTHON and not registry.consumer_exists(sub.handler):
-            known = ", ".join(registry.consumer_names()) or "none"
+        if sub.consumer_kind == ConsumerKind.PYTHON and not consumers.consumer_exists(sub.handler):
+            known = ", ".join(consumers.consumer_names()) or "none"
             problems.append(f"{label}.handler: no consumer registered as {sub.handler!r} (registered: {known})")
         if sub.consumer_kind == ConsumerKind.WEBHOOK:
             problems += _check_webhook(label, entries[index], environ)

@@ -3,6 +3,8 @@
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
+from apps.core import redis_keys
+
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,99}$"
 name_validator = RegexValidator(NAME_PATTERN, "Use lower-case letters, digits, '.', '_' and '-' (at most 100).")
 
@@ -12,8 +14,22 @@ class UnroutablePolicy(models.TextChoices):
     DEAD_LETTER = "dead_letter", "Keep as a dead letter"
 
 
-class Topic(models.Model):
+class NamedModel(models.Model):
+    """A topic or a subscription: known by a unique name, in name order, and timestamped."""
+
     name = models.CharField(max_length=100, unique=True, validators=[name_validator])
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Topic(NamedModel):
     description = models.TextField(blank=True)
     unroutable = models.CharField(
         max_length=16,
@@ -21,14 +37,6 @@ class Topic(models.Model):
         default=UnroutablePolicy.DROP,
         help_text="What happens to a message that no subscription's filter policy matches.",
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class ConsumerKind(models.TextChoices):
@@ -36,8 +44,7 @@ class ConsumerKind(models.TextChoices):
     WEBHOOK = "webhook", "HTTP webhook"
 
 
-class Subscription(models.Model):
-    name = models.CharField(max_length=100, unique=True, validators=[name_validator])
+class Subscription(NamedModel):
     topic = models.ForeignKey(Topic, on_delete=models.PROTECT, related_name="subscriptions")
     consumer_kind = models.CharField(max_length=16, choices=ConsumerKind.choices, default=ConsumerKind.PYTHON)
     handler = models.CharField(
@@ -55,20 +62,8 @@ class Subscription(models.Model):
     retry_jitter = models.FloatField(default=0.2, help_text="Random spread of each wait, as a fraction of it.")
     batch_size = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1), MaxValueValidator(1000)])
     paused = models.BooleanField(default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
 
     @property
     def queue(self) -> str:
         """Name the Celery queue this subscription's deliveries travel on."""
-        return subscription_queue(self.name)
-
-
-def subscription_queue(name: str) -> str:
-    return f"sb.{name}"
+        return redis_keys.subscription_queue(self.name)

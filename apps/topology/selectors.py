@@ -1,4 +1,4 @@
-"""Read topics and subscriptions.
+"""Read topics and subscriptions, and how many messages wait in their queues.
 
 Publishing reads the topic and its subscriptions for every message; `topic_cached` and
 `subscriptions_for_topic` serve them from a per-process copy of the topology instead of
@@ -19,6 +19,7 @@ from django.db.models import Count, Max
 from django.db.models.signals import post_delete, post_save
 
 from apps.core.errors import SwitchboardError
+from apps.core.redis import redis_client
 from apps.topology.models import Subscription, Topic
 
 TOPOLOGY_CHECK_SECONDS = 1.0
@@ -128,6 +129,14 @@ def subscription_queues(*, paused: bool | None = None) -> list[str]:
     if paused is not None:
         subscriptions = subscriptions.filter(paused=paused)
     return [s.queue for s in subscriptions]
+
+
+def queue_depths(*, queues: list[str]) -> dict[str, int]:
+    """Count the messages waiting in each subscription queue (not those a worker holds unacknowledged)."""
+    pipe = redis_client().pipeline(transaction=False)
+    for queue in queues:
+        pipe.llen(queue)
+    return dict(zip(queues, (int(n) for n in pipe.execute()), strict=True))
 
 
 def subscription_get(*, name: str) -> Subscription | None:

@@ -6,7 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.core.errors import SwitchboardError
-from apps.delivery import worker
+from apps.topology import workers
 from apps.topology.loader import TopologySpec
 from apps.topology.models import Subscription, Topic
 
@@ -91,11 +91,11 @@ def subscription_pause(*, subscription: Subscription) -> int:
     """
     Subscription.objects.filter(pk=subscription.pk).update(paused=True, updated_at=timezone.now())
     subscription.paused = True
-    return worker.workers_stop_consuming(queue=subscription.queue)
+    return workers.workers_stop_consuming(queue=subscription.queue)
 
 
 def subscription_resume(*, subscription: Subscription) -> int:
     """Deliver the subscription's messages again; return how many running workers confirmed."""
     Subscription.objects.filter(pk=subscription.pk).update(paused=False, updated_at=timezone.now())
     subscription.paused = False
-    return worker.workers_start_consuming(queue=subscription.queue)
+    return workers.workers_start_consuming(queue=subscription.queue)

@@ -17,16 +17,16 @@ from django.apps import apps as django_apps
 from apps.accounts.services import InvalidApiKeyError
 from apps.core.api.parsers import RequestTooLargeError
 from apps.core.api.problems import PROBLEM_CONTENT_TYPE, problem_body, problem_exception_handler
+from apps.core.consumers import UnknownConsumerError
 from apps.core.errors import PermanentError, RetryableError, SwitchboardError
 from apps.core.readiness import UnsafeRedisError
 from apps.deadletters.selectors import InvalidFilterError, UnknownDeadLetterError
 from apps.deadletters.services import InvalidReplayRateError
-from apps.delivery.registry import UnknownConsumerError
-from apps.delivery.services import _AlreadyFinishedError
+from apps.delivery.attempts import _AlreadyFinishedError
 from apps.delivery.transport import RefusedAddressError
+from apps.publishing.errors import InvalidMessageError, PayloadTooLargeError, PublishError, UnknownTopicError
 from apps.publishing.idempotency import IdempotencyKeyInFlightError, IdempotencyKeyReusedError
 from apps.publishing.selectors import UnknownMessageError
-from apps.publishing.services import InvalidMessageError, PayloadTooLargeError, PublishError, UnknownTopicError
 from apps.topology.filter_policy import FilterPolicyError
 from apps.topology.loader import TopologyError
 from apps.topology.selectors import UnknownSubscriptionError

@@ -5,12 +5,12 @@ from typing import Any
 
 from django.utils import timezone
 
-from apps.deadletters import services
 from apps.deadletters.models import DeadLetter, DeadLetterReason
+from apps.delivery import ledger
 from apps.delivery.models import Delivery, DeliveryState
 from apps.publishing.models import Message
 from apps.topology.models import Subscription, Topic
-from tests.factories import DeliveryFactory, MessageFactory
+from tests.factories import DeadLetterFactory, DeliveryFactory, MessageFactory
 
 TRACEBACK = (
     "Traceback (most recent call last):\n"
@@ -55,15 +55,15 @@ def dead_letter_of(
     created_at: datetime.datetime | None = None,
     replayed_at: datetime.datetime | None = None,
 ) -> DeadLetter:
-    """Record a death of `delivery` (a delivery may die again after a replay), as the service does."""
-    created = services.dead_letter_for_delivery(delivery=delivery, reason=reason, attempts=attempts, error=TRACEBACK)
+    """Record a death of `delivery` (a delivery may die again after a replay), whatever its state now."""
+    created = DeadLetterFactory.create(delivery=delivery, reason=reason, attempts=attempts, last_error=TRACEBACK)
     return _backdated(created, created_at=created_at, replayed_at=replayed_at)
 
 
 def unroutable_dead_letter(topic: Topic, **message_fields: Any) -> DeadLetter:
     """Make a message of `topic` that no subscription took, kept as a dead letter."""
     message = MessageFactory.create(topic=topic, **message_fields)
-    [created] = services.dead_letters_unroutable(messages=[message])
+    [created] = ledger.dead_letters_unroutable(messages=[message])
     return created
 
 

@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from apps.core import redis_keys
 from apps.core.redis import redis_client
 from apps.deadletters import services
 from apps.deadletters.models import DeadLetter, DeadLetterReason
 from apps.deadletters.services import InvalidReplayRateError, ReplayReport
-from apps.delivery import leases, scheduler, sending
+from apps.delivery import outbox, scheduler
 from apps.delivery.models import Delivery, DeliveryState
 from apps.topology.models import Subscription, Topic, UnroutablePolicy
 from tests.deadletters.builders import T0, dead_letter, dead_letter_of, unroutable_dead_letter
@@ -304,18 +305,18 @@ def test_replays_go_to_redis_after_commit_spread_on_the_delay_schedule(
     dead = [dead_letter(billing) for _ in range(3)]
     client = redis_client()
     for dl in dead:
-        client.set(f"{leases.STARTS_KEY_PREFIX}{dl.delivery_id}", 5)
+        client.set(redis_keys.starts(dl.delivery_id), 5)  # type: ignore[arg-type]
     sent_now: list[scheduler.ScheduledDelivery] = []
-    monkeypatch.setattr(sending, "deliveries_send", lambda entries, batch_sizes=None: sent_now.extend(entries))
+    monkeypatch.setattr(outbox, "deliveries_send", lambda entries, batch_sizes=None: sent_now.extend(entries))
 
     with django_capture_on_commit_callbacks(execute=True):
         services.dead_letters_replay(dead_letters=DeadLetter.objects.all(), rate_per_second=0.5)
 
     deliveries = list(Delivery.objects.order_by("pk"))
-    assert [client.exists(f"{leases.STARTS_KEY_PREFIX}{d.pk}") for d in deliveries] == [0, 0, 0]
+    assert [client.exists(redis_keys.starts(d.pk)) for d in deliveries] == [0, 0, 0]
     assert sent_now == [scheduler.ScheduledDelivery(billing.queue, deliveries[0].pk)]
     # redis-py types every reply of its sync client as maybe-awaitable.
-    scheduled: list[tuple[bytes, float]] = client.zrange(scheduler.SCHEDULED_KEY, 0, -1, withscores=True)  # type: ignore[assignment]
+    scheduled: list[tuple[bytes, float]] = client.zrange(redis_keys.SCHEDULED, 0, -1, withscores=True)  # type: ignore[assignment]
     assert (
         [(scheduler.ScheduledDelivery.decode(m), score) for m, score in scheduled]
         == [
@@ -335,7 +336,7 @@ def test_replays_the_relay_swept_first_are_not_sent_again(
 ) -> None:
     dead_letter(billing), dead_letter(billing)
     sent_now: list[scheduler.ScheduledDelivery] = []
-    monkeypatch.setattr(sending, "deliveries_send", lambda entries, batch_sizes=None: sent_now.extend(entries))
+    monkeypatch.setattr(outbox, "deliveries_send", lambda entries, batch_sizes=None: sent_now.extend(entries))
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         services.dead_letters_replay(dead_letters=DeadLetter.objects.all())
     swept_at = timezone.now()
@@ -345,7 +346,7 @@ def test_replays_the_relay_swept_first_are_not_sent_again(
         callback()
 
     assert sent_now == []
-    assert redis_client().zcard(scheduler.SCHEDULED_KEY) == 0
+    assert redis_client().zcard(redis_keys.SCHEDULED) == 0
     assert set(Delivery.objects.values_list("sent_at", flat=True)) == {swept_at}
 
 

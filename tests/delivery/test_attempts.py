@@ -1,4 +1,4 @@
-"""Tests for apps.delivery.services attempts and their leases, on a private redis-server.
+"""Tests for apps.delivery.attempts and their leases, on a private redis-server.
 
 Crashes with real worker processes are in tests/system; these check what each outcome
 leaves behind in Redis: the lease in `sb:running`, the start counter, the duplicate count.
@@ -11,12 +11,13 @@ from types import SimpleNamespace
 import pytest
 import redis
 
+from apps.core import redis_keys
+from apps.core.consumers import ReceivedMessage, consumer, consumers_isolated
 from apps.core.errors import RetryableError
 from apps.core.redis import redis_client
 from apps.deadletters.models import DeadLetter
-from apps.delivery import counters, leases, registry, services, tasks
+from apps.delivery import attempts, counters, leases, outcomes, tasks
 from apps.delivery.models import Delivery, DeliveryState
-from apps.delivery.registry import ReceivedMessage
 from apps.publishing.models import Message
 from tests.factories import DeliveryFactory, SubscriptionFactory
 
@@ -31,19 +32,18 @@ class Behaviour:
 
 
 @pytest.fixture(autouse=True)
-def test_consumer(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[Behaviour]]:
-    monkeypatch.setattr(registry, "_consumers", dict(registry._consumers))
+def test_consumer() -> Iterator[type[Behaviour]]:
     Behaviour.raises, Behaviour.during = None, None
+    with consumers_isolated():
+        # Not transactional: a handler that raises would roll back what `during` wrote.
+        @consumer("test-attempts", transactional=False, retry_for=(RetryableError,))
+        def handle(message: ReceivedMessage) -> None:
+            if callable(Behaviour.during):
+                Behaviour.during()
+            if Behaviour.raises is not None:
+                raise Behaviour.raises
 
-    # Not transactional: a handler that raises would roll back what `during` wrote.
-    @registry.consumer("test-attempts", transactional=False, retry_for=(RetryableError,))
-    def handle(message: ReceivedMessage) -> None:
-        if callable(Behaviour.during):
-            Behaviour.during()
-        if Behaviour.raises is not None:
-            raise Behaviour.raises
-
-    yield Behaviour
+        yield Behaviour
 
 
 def a_delivery(**subscription: object) -> Delivery:
@@ -53,11 +53,11 @@ def a_delivery(**subscription: object) -> Delivery:
 
 def lease_held(delivery: Delivery) -> bool:
     member = leases._member(delivery.subscription.queue, delivery.pk)
-    return redis_client().zscore(leases.RUNNING_KEY, member) is not None
+    return redis_client().zscore(redis_keys.RUNNING, member) is not None
 
 
 def starts(delivery: Delivery) -> int | None:
-    value = redis_client().get(f"{leases.STARTS_KEY_PREFIX}{delivery.pk}")
+    value = redis_client().get(redis_keys.starts(delivery.pk))
     return None if value is None else int(value)  # type: ignore[arg-type]
 
 
@@ -68,7 +68,7 @@ def duplicates(delivery: Delivery) -> int:
 def test_a_delivered_attempt_releases_its_lease_and_forgets_its_starts() -> None:
     delivery = a_delivery()
 
-    assert services.delivery_attempt(delivery_id=delivery.pk) == DeliveryState.DELIVERED
+    assert attempts.delivery_attempt(delivery_id=delivery.pk) == DeliveryState.DELIVERED
 
     assert (lease_held(delivery), starts(delivery), duplicates(delivery)) == (False, None, 0)
 
@@ -77,7 +77,7 @@ def test_a_retrying_attempt_releases_its_lease_and_keeps_its_starts(test_consume
     test_consumer.raises = RetryableError("try later")
     delivery = a_delivery(max_attempts=3)
 
-    assert services.delivery_attempt(delivery_id=delivery.pk) == DeliveryState.RETRYING
+    assert attempts.delivery_attempt(delivery_id=delivery.pk) == DeliveryState.RETRYING
 
     assert (lease_held(delivery), starts(delivery)) == (False, 1)
 
@@ -89,7 +89,7 @@ def test_an_interrupted_attempt_keeps_its_lease_for_the_relay_to_reclaim(test_co
     delivery = a_delivery()
 
     with pytest.raises(SystemExit):
-        services.delivery_attempt(delivery_id=delivery.pk)
+        attempts.delivery_attempt(delivery_id=delivery.pk)
 
     assert (lease_held(delivery), starts(delivery)) == (True, 1)
     assert leases.lease_keeper(redis_client())._members == set()  # no longer renewed
@@ -97,13 +97,13 @@ def test_an_interrupted_attempt_keeps_its_lease_for_the_relay_to_reclaim(test_co
     assert (delivery.state, delivery.attempts) == (DeliveryState.PENDING, 0)
     # Another copy meanwhile is skipped as a duplicate...
     test_consumer.raises = None
-    assert services.delivery_attempt(delivery_id=delivery.pk) == services.DUPLICATE
+    assert attempts.delivery_attempt(delivery_id=delivery.pk) == outcomes.DUPLICATE
     assert duplicates(delivery) == 1
     # ...and once the lease has run out the relay brings it back: the start still counts.
     assert leases.leases_reclaim(redis_client()) == 0
-    redis_client().zadd(leases.RUNNING_KEY, {leases._member(delivery.subscription.queue, delivery.pk): time.time()})
+    redis_client().zadd(redis_keys.RUNNING, {leases._member(delivery.subscription.queue, delivery.pk): time.time()})
     assert leases.leases_reclaim(redis_client()) == 1
-    assert services.delivery_attempt(delivery_id=delivery.pk) == DeliveryState.DELIVERED
+    assert attempts.delivery_attempt(delivery_id=delivery.pk) == DeliveryState.DELIVERED
     delivery.refresh_from_db()
     assert (delivery.state, delivery.attempts) == (DeliveryState.DELIVERED, 2)
 
@@ -115,11 +115,11 @@ def test_an_attempt_that_meets_a_redis_error_frees_its_lease_for_the_requeued_co
     delivery = a_delivery()
 
     with pytest.raises(redis.ConnectionError):
-        services.delivery_attempt(delivery_id=delivery.pk)
+        attempts.delivery_attempt(delivery_id=delivery.pk)
 
     assert (lease_held(delivery), starts(delivery)) == (False, 1)
     test_consumer.raises = None
-    assert services.delivery_attempt(delivery_id=delivery.pk) == DeliveryState.DELIVERED
+    assert attempts.delivery_attempt(delivery_id=delivery.pk) == DeliveryState.DELIVERED
     delivery.refresh_from_db()
     assert (delivery.state, delivery.attempts) == (DeliveryState.DELIVERED, 2)
 
@@ -138,9 +138,32 @@ def test_a_failure_recorded_after_another_copy_finished_is_a_counted_duplicate(
 
     test_consumer.during, test_consumer.raises = finished_elsewhere, error
 
-    assert services.delivery_attempt(delivery_id=delivery.pk) == services.DUPLICATE
+    assert attempts.delivery_attempt(delivery_id=delivery.pk) == outcomes.DUPLICATE
     assert duplicates(delivery) == 1
     assert DeadLetter.objects.filter(delivery=delivery).count() == 0
+
+
+def test_a_copy_that_came_through_another_queue_runs_under_its_subscriptions_lease() -> None:
+    delivery = a_delivery()
+    elsewhere = redis_keys.subscription_queue("elsewhere")
+
+    assert attempts.delivery_attempt(delivery_id=delivery.pk, queue=elsewhere) == DeliveryState.DELIVERED
+
+    assert (lease_held(delivery), starts(delivery), duplicates(delivery)) == (False, None, 0)
+    assert redis_client().zcard(redis_keys.RUNNING) == 0
+    delivery.refresh_from_db()
+    # The start counted with the lease under the wrong queue stays counted.
+    assert (delivery.state, delivery.attempts) == (DeliveryState.DELIVERED, 2)
+
+
+def test_a_finished_delivery_that_came_through_another_queue_is_a_counted_duplicate() -> None:
+    delivery = a_delivery()
+    assert attempts.delivery_attempt(delivery_id=delivery.pk) == DeliveryState.DELIVERED
+
+    outcome = attempts.delivery_attempt(delivery_id=delivery.pk, queue=redis_keys.subscription_queue("elsewhere"))
+
+    assert (outcome, duplicates(delivery), starts(delivery)) == (outcomes.DUPLICATE, 1, None)
+    assert redis_client().zcard(redis_keys.RUNNING) == 0
 
 
 def test_the_broker_tag_is_read_from_the_task_message_properties() -> None:
@@ -154,7 +177,7 @@ def test_the_broker_tag_is_read_from_the_task_message_properties() -> None:
     ("commit_seconds", "first_delivery", "first_starts"),
     [
         # One transaction: the first delivery's effect and delivered mark roll back too.
-        (services.BATCH_COMMIT_SECONDS, (DeliveryState.PENDING, 0, ""), 1),
+        (attempts.BATCH_COMMIT_SECONDS, (DeliveryState.PENDING, 0, ""), 1),
         # A commit after every delivery: the first stays delivered, its start forgotten.
         (0.0, (DeliveryState.DELIVERED, 1, ""), None),
     ],
@@ -165,10 +188,10 @@ def test_an_interrupted_first_run_of_a_transactional_batch_rolls_back_what_it_di
     """Interrupted at its second delivery (a hard time limit), a batch loses the effects
     it has not committed. The interrupted delivery keeps its start and its lease; the
     third, never begun, is uncounted and freed."""
-    monkeypatch.setattr(services, "BATCH_COMMIT_SECONDS", commit_seconds)
+    monkeypatch.setattr(attempts, "BATCH_COMMIT_SECONDS", commit_seconds)
     ran: list[str] = []
 
-    @registry.consumer("test-batch-effects")
+    @consumer("test-batch-effects")
     def handle(message: ReceivedMessage) -> None:
         ran.append(message.id)
         Delivery.objects.filter(message_id=message.id).update(last_error=f"effect {len(ran)}")
@@ -179,7 +202,7 @@ def test_an_interrupted_first_run_of_a_transactional_batch_rolls_back_what_it_di
     deliveries = [DeliveryFactory.create(subscription=sub, message__topic=sub.topic) for _ in range(3)]
 
     with pytest.raises(SystemExit):
-        services.delivery_attempt_batch(delivery_ids=[d.pk for d in deliveries])
+        attempts.delivery_attempt_batch(delivery_ids=[d.pk for d in deliveries])
 
     assert len(ran) == 2
     assert list(Delivery.objects.order_by("pk").values_list("state", "attempts", "last_error")) == [
@@ -195,7 +218,7 @@ def test_a_failing_delivery_in_a_transactional_batch_rolls_back_alone(test_consu
     """Each delivery of a batch has its own savepoint: a handler's error undoes its own
     writes and records its failure; the others commit as delivered."""
 
-    @registry.consumer("test-batch-savepoints", retry_for=(RetryableError,))
+    @consumer("test-batch-savepoints", retry_for=(RetryableError,))
     def handle(message: ReceivedMessage) -> None:
         Message.objects.filter(pk=message.id).update(key="effect")
         if message.payload.get("fail"):
@@ -207,7 +230,7 @@ def test_a_failing_delivery_in_a_transactional_batch_rolls_back_alone(test_consu
         for n in range(3)
     ]
 
-    outcomes = services.delivery_attempt_batch(delivery_ids=[d.pk for d in deliveries])
+    outcomes = attempts.delivery_attempt_batch(delivery_ids=[d.pk for d in deliveries])
 
     assert outcomes == [DeliveryState.DELIVERED, DeliveryState.RETRYING, DeliveryState.DELIVERED]
     rows = list(Delivery.objects.order_by("pk").values_list("state", "attempts", "last_error"))

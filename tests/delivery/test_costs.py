@@ -14,10 +14,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from apps.core import redis_keys
+from apps.core.consumers import ReceivedMessage, consumer, consumers_isolated
 from apps.core.redis import redis_client
-from apps.delivery import leases, registry, services
+from apps.delivery import attempts
 from apps.delivery.models import Delivery, DeliveryState
-from apps.delivery.registry import ReceivedMessage
 from apps.publishing.services import publish, publish_many
 from apps.topology import selectors as topology_selectors
 from tests.factories import SubscriptionFactory, TopicFactory
@@ -39,17 +40,17 @@ def broker(celery_broker: str) -> None:
 
 
 @pytest.fixture(autouse=True)
-def counting_consumer(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    monkeypatch.setattr(registry, "_consumers", dict(registry._consumers))
+def counting_consumer() -> Iterator[list[str]]:
     handled: list[str] = []
+    with consumers_isolated():
 
-    @registry.consumer("test-costs")
-    def handle(message: ReceivedMessage) -> None:
-        handled.append(message.id)
+        @consumer("test-costs")
+        def handle(message: ReceivedMessage) -> None:
+            handled.append(message.id)
 
-    topology_selectors.topology_cache_clear()
-    yield handled
-    topology_selectors.topology_cache_clear()
+        topology_selectors.topology_cache_clear()
+        yield handled
+        topology_selectors.topology_cache_clear()
 
 
 def statements(queries: CaptureQueriesContext) -> list[str]:
@@ -131,7 +132,7 @@ def test_a_delivery_attempt_is_one_load_and_the_ledger_write_in_the_handlers_tra
     delivery = Delivery.objects.get(message=message, subscription__name="billing-charge")
 
     with CaptureQueriesContext(connection) as queries, redis_commands() as commands:
-        outcome = services.delivery_attempt(delivery_id=delivery.pk, queue="sb.billing-charge")
+        outcome = attempts.delivery_attempt(delivery_id=delivery.pk, queue="sb.billing-charge")
 
     assert outcome == DeliveryState.DELIVERED
     assert statements(queries) == ["SELECT", "SAVEPOINT", "UPDATE", "RELEASE SAVEPOINT"]
@@ -149,7 +150,7 @@ def test_a_first_run_of_a_batch_counts_every_start_with_its_leases_and_commits_o
     ids = list(Delivery.objects.filter(subscription__name="billing-charge").order_by("pk").values_list("pk", flat=True))
 
     with CaptureQueriesContext(connection) as queries, redis_commands() as commands:
-        outcomes = services.delivery_attempt_batch(delivery_ids=ids, queue="sb.billing-charge")
+        outcomes = attempts.delivery_attempt_batch(delivery_ids=ids, queue="sb.billing-charge")
 
     assert outcomes == [DeliveryState.DELIVERED] * 5
     # One transaction (a savepoint inside the test's) around a savepoint per delivery.
@@ -171,10 +172,10 @@ def test_a_redelivered_batch_counts_each_start_as_it_runs_and_commits_each_deliv
     two_subscriptions(batch_size=50)
     publish_many(topic="orders.created", messages=[{"payload": {"n": n}} for n in range(3)])
     ids = list(Delivery.objects.filter(subscription__name="billing-charge").order_by("pk").values_list("pk", flat=True))
-    redis_client().set(f"{leases.STARTS_KEY_PREFIX}{ids[0]}", 1)  # its worker died running it
+    redis_client().set(redis_keys.starts(ids[0]), 1)  # its worker died running it
 
     with CaptureQueriesContext(connection) as queries, redis_commands() as commands:
-        outcomes = services.delivery_attempt_batch(delivery_ids=ids, queue="sb.billing-charge")
+        outcomes = attempts.delivery_attempt_batch(delivery_ids=ids, queue="sb.billing-charge")
 
     assert outcomes == [DeliveryState.DELIVERED] * 3
     assert statements(queries) == ["SELECT"] + ["SAVEPOINT", "UPDATE", "RELEASE SAVEPOINT"] * 3

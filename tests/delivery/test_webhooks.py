@@ -16,16 +16,18 @@ from django.test import Client
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from apps.core import redis_keys
+from apps.core.consumers import ReceivedMessage, consumer_get
 from apps.core.errors import PermanentError, RetryableError
 from apps.core.redis import redis_client
 from apps.deadletters.models import DeadLetter
-from apps.delivery import registry, scheduler, services, webhooks
+from apps.delivery import attempts, consumers, scheduler, webhooks
 from apps.delivery.models import Delivery, DeliveryAttempt, DeliveryState
-from apps.delivery.registry import ReceivedMessage
 from apps.demo.models import DemoEmail
 from apps.demo.services import DEMO_SECRETS_ENV
 from apps.topology.loader import TopologyError, topology_parse
 from apps.topology.models import ConsumerKind
+from apps.topology.webhook_secrets import webhook_secret_is_valid
 from tests.delivery.test_transport import LocalServer, Reply
 from tests.factories import DeliveryFactory, MessageFactory, SubscriptionFactory
 
@@ -134,7 +136,7 @@ def test_signing_needs_a_valid_secret() -> None:
     ],
 )
 def test_webhook_secret_is_valid(secret: str, valid: bool) -> None:
-    assert webhooks.webhook_secret_is_valid(secret) is valid
+    assert webhook_secret_is_valid(secret) is valid
 
 
 # --- webhook_deliver: send and record --------------------------------------------------
@@ -159,20 +161,6 @@ def webhook_delivery(url: str, *, secrets: list[str] | None = None) -> Delivery:
     return DeliveryFactory.create(message=message, subscription=subscription)
 
 
-def received_for(delivery: Delivery, *, attempt: int = 1) -> ReceivedMessage:
-    message = delivery.message
-    return ReceivedMessage(
-        id=str(message.id),
-        topic=message.topic.name,
-        payload=message.payload,
-        attributes=message.attributes,
-        key=message.key,
-        published_at=message.published_at,
-        subscription=delivery.subscription.name,
-        attempt=attempt,
-    )
-
-
 def attempts_of(delivery: Delivery) -> list[tuple[int, int | None, str, str]]:
     return [
         (a.attempt, a.status_code, a.error, a.response_body) for a in DeliveryAttempt.objects.filter(delivery=delivery)
@@ -185,7 +173,9 @@ def test_deliver_posts_a_signed_body_and_records_the_attempt(server: LocalServer
     server.replies["/hook"] = Reply(status=204)
     delivery = webhook_delivery(server.url("/hook"))
 
-    webhooks.webhook_deliver(subscription=delivery.subscription, message=received_for(delivery, attempt=2))
+    webhooks.webhook_deliver(
+        subscription=delivery.subscription, message=consumers.received_message(delivery, attempt=2)
+    )
 
     [request] = server.requests
     assert json.loads(request.body)["attempt"] == 2
@@ -206,7 +196,9 @@ def test_deliver_raises_retryable_with_the_receivers_retry_after(server: LocalSe
     delivery = webhook_delivery(server.url("/hook"))
 
     with pytest.raises(RetryableError) as info:
-        webhooks.webhook_deliver(subscription=delivery.subscription, message=received_for(delivery))
+        webhooks.webhook_deliver(
+            subscription=delivery.subscription, message=consumers.received_message(delivery, attempt=1)
+        )
 
     assert (str(info.value), info.value.retry_after) == ("HTTP 503 (retryable); Retry-After 7 s", 7.0)
     assert attempts_of(delivery) == [(1, 503, "HTTP 503 (retryable); Retry-After 7 s", "maintenance")]
@@ -219,7 +211,9 @@ def test_deliver_raises_retryable_without_retry_after(server: LocalServer) -> No
     delivery = webhook_delivery(server.url("/hook"))
 
     with pytest.raises(RetryableError) as info:
-        webhooks.webhook_deliver(subscription=delivery.subscription, message=received_for(delivery))
+        webhooks.webhook_deliver(
+            subscription=delivery.subscription, message=consumers.received_message(delivery, attempt=1)
+        )
 
     assert (str(info.value), info.value.retry_after) == ("HTTP 500 (retryable)", None)
     assert attempts_of(delivery) == [(1, 500, "HTTP 500 (retryable)", "")]
@@ -232,7 +226,9 @@ def test_deliver_raises_permanent_for_a_client_error(server: LocalServer) -> Non
     delivery = webhook_delivery(server.url("/hook"))
 
     with pytest.raises(PermanentError, match=r"^HTTP 410 \(permanent"):
-        webhooks.webhook_deliver(subscription=delivery.subscription, message=received_for(delivery))
+        webhooks.webhook_deliver(
+            subscription=delivery.subscription, message=consumers.received_message(delivery, attempt=1)
+        )
 
     assert attempts_of(delivery) == [
         (1, 410, "HTTP 410 (permanent: 4xx other than 408 and 429 is not retried)", "gone")
@@ -249,7 +245,9 @@ def test_deliver_refuses_loopback_unless_allowlisted(server: LocalServer, settin
     )
 
     with pytest.raises(PermanentError) as info:
-        webhooks.webhook_deliver(subscription=delivery.subscription, message=received_for(delivery))
+        webhooks.webhook_deliver(
+            subscription=delivery.subscription, message=consumers.received_message(delivery, attempt=1)
+        )
 
     assert str(info.value) == error
     assert attempts_of(delivery) == [(1, None, error, "")]
@@ -263,7 +261,9 @@ def test_deliver_without_secrets_is_permanent_and_sends_nothing(server: LocalSer
     error = "subscription email-send cannot sign webhooks: no signing secrets; set its secrets_env in topology.yaml"
 
     with pytest.raises(PermanentError) as info:
-        webhooks.webhook_deliver(subscription=delivery.subscription, message=received_for(delivery))
+        webhooks.webhook_deliver(
+            subscription=delivery.subscription, message=consumers.received_message(delivery, attempt=1)
+        )
 
     assert str(info.value) == error
     assert attempts_of(delivery) == [(1, None, error, "")]
@@ -277,11 +277,11 @@ def test_deliver_without_secrets_is_permanent_and_sends_nothing(server: LocalSer
 def test_a_webhook_subscription_gets_a_non_transactional_consumer() -> None:
     delivery = webhook_delivery("https://hooks.example.com/orders")
 
-    consumer = services._consumer_for(delivery.subscription)
+    consumer = consumers.consumer_for(delivery.subscription)
 
     assert (consumer.name, consumer.transactional, consumer.retry_for) == ("email-send", False, (RetryableError,))
     python = SubscriptionFactory.create(handler="inventory-reserve")
-    assert services._consumer_for(python) == registry.consumer_get("inventory-reserve")
+    assert consumers.consumer_for(python) == consumer_get("inventory-reserve")
 
 
 @pytest.mark.django_db
@@ -290,8 +290,8 @@ def test_delivery_attempt_delivers_a_webhook_once(server: LocalServer) -> None:
     server.replies["/hook"] = Reply(status=200, body=b"ok")
     delivery = webhook_delivery(server.url("/hook"))
 
-    assert services.delivery_attempt(delivery_id=delivery.pk) == DeliveryState.DELIVERED
-    assert services.delivery_attempt(delivery_id=delivery.pk) == "duplicate"
+    assert attempts.delivery_attempt(delivery_id=delivery.pk) == DeliveryState.DELIVERED
+    assert attempts.delivery_attempt(delivery_id=delivery.pk) == "duplicate"
 
     delivery.refresh_from_db()
     assert (delivery.state, delivery.attempts, delivery.last_error) == (DeliveryState.DELIVERED, 1, "")
@@ -305,7 +305,7 @@ def test_delivery_attempt_dead_letters_a_4xx_at_once(server: LocalServer) -> Non
     server.replies["/hook"] = Reply(status=400, body=b"bad order")
     delivery = webhook_delivery(server.url("/hook"))
 
-    assert services.delivery_attempt(delivery_id=delivery.pk) == DeliveryState.DEAD
+    assert attempts.delivery_attempt(delivery_id=delivery.pk) == DeliveryState.DEAD
 
     delivery.refresh_from_db()
     assert (delivery.state, delivery.attempts) == (DeliveryState.DEAD, 1)
@@ -326,10 +326,10 @@ def test_delivery_attempt_waits_at_least_the_receivers_retry_after(server: Local
     delivery = webhook_delivery(server.url("/hook"))
     before = time.time()
 
-    assert services.delivery_attempt(delivery_id=delivery.pk) == DeliveryState.RETRYING
+    assert attempts.delivery_attempt(delivery_id=delivery.pk) == DeliveryState.RETRYING
 
     scheduled: list[tuple[bytes, float]] = redis_client().zrange(  # type: ignore[assignment]
-        scheduler.SCHEDULED_KEY, 0, -1, withscores=True
+        redis_keys.SCHEDULED, 0, -1, withscores=True
     )
     [(member, due)] = scheduled
     assert scheduler.ScheduledDelivery.decode(member) == scheduler.ScheduledDelivery(

@@ -24,8 +24,8 @@ import time
 import orjson
 from celery.exceptions import SoftTimeLimitExceeded
 
+from apps.core.consumers import ReceivedMessage, consumer
 from apps.core.redis import redis_client
-from apps.delivery.registry import ReceivedMessage, consumer
 from apps.demo.models import InventoryReservation
 from tests.fault_app.topology import SUBSCRIPTION
 

@@ -1,10 +1,11 @@
 """The topic and subscription the fault drills publish to, served by `fault-reserve` alone."""
 
+from apps.core import redis_keys
 from apps.topology.models import ConsumerKind, Subscription, Topic
 
 TOPIC = "faults.test"
 SUBSCRIPTION = "fault-reserve"
-QUEUE = f"sb.{SUBSCRIPTION}"
+QUEUE = redis_keys.subscription_queue(SUBSCRIPTION)
 
 
 def fault_subscription_create(*, max_attempts: int = 5, batch_size: int = 1) -> Subscription:

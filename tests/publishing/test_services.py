@@ -9,16 +9,9 @@ from django.db import transaction
 from pytest_django.fixtures import Settings
 
 from apps.delivery.models import Delivery, DeliveryState
+from apps.publishing.errors import InvalidMessageError, PayloadTooLargeError, PublishError, UnknownTopicError
 from apps.publishing.models import Message
-from apps.publishing.services import (
-    MAX_ATTRIBUTES,
-    InvalidMessageError,
-    PayloadTooLargeError,
-    PublishError,
-    UnknownTopicError,
-    publish,
-    publish_many,
-)
+from apps.publishing.services import MAX_ATTRIBUTES, publish, publish_many
 from apps.topology.models import Topic
 
 pytestmark = pytest.mark.django_db

@@ -13,11 +13,13 @@ from pathlib import Path
 
 import httpx
 
+from apps.core import redis_keys
+from apps.delivery import broker
 from tests.harness.processes import ManagedProcess
 from tests.harness.redis_server import RedisServer, int_reply
 from tests.system.api import ORDERS, order
 
-DEMO_QUEUES = ("sb.inventory-reserve", "sb.billing-charge")
+DEMO_QUEUES = tuple(redis_keys.subscription_queue(name) for name in ("inventory-reserve", "billing-charge"))
 
 
 def redis_kill(server: RedisServer) -> None:
@@ -43,7 +45,11 @@ def quiet(server: RedisServer) -> bool:
     """Nothing queued, fetched or running: late copies (a relay's resend after a Redis
     restart) have been handled too, so task and duplicate counts can be compared."""
     client = server.client()
-    return queued(server) == 0 and int_reply(client.hlen("unacked")) == 0 and int_reply(client.zcard("sb:running")) == 0
+    return (
+        queued(server) == 0
+        and int_reply(client.hlen(broker.UNACKED)) == 0
+        and int_reply(client.zcard(redis_keys.RUNNING)) == 0
+    )
 
 
 def aof_incr_file(server: RedisServer) -> Path:

@@ -23,6 +23,7 @@ import orjson
 import redis
 from django.db.models import Max, Model
 
+from apps.core import redis_keys
 from apps.deadletters.models import DeadLetter
 from apps.delivery import counters
 from apps.delivery.models import OPEN_STATES, Delivery
@@ -73,7 +74,7 @@ def dead_letter_ids(subscription: str) -> set[str]:
 def duplicates_skipped(client: redis.Redis, subscriptions: Iterable[str]) -> int:
     """Switchboard's own duplicate counters of the subscriptions (a SIGKILL may lose their last second)."""
     names = [counters.duplicates(name) for name in subscriptions]
-    values: list[Any] = client.hmget(counters.COUNTERS_KEY, names)  # type: ignore[assignment] # redis-py types sync replies as maybe-awaitable
+    values: list[Any] = client.hmget(redis_keys.COUNTERS, names)  # type: ignore[assignment] # redis-py types sync replies as maybe-awaitable
     return sum(int(value or 0) for value in values)
 
 
@@ -167,7 +168,7 @@ def runs_per_message(client: redis.Redis) -> Counter[str]:
 
 def scheduled(client: redis.Redis) -> int:
     """Count deliveries waiting in the delay schedule or claimed from it by a relay."""
-    return int_reply(client.zcard("sb:scheduled")) + int_reply(client.zcard("sb:scheduled:claimed"))
+    return int_reply(client.zcard(redis_keys.SCHEDULED)) + int_reply(client.zcard(redis_keys.SCHEDULED_CLAIMED))
 
 
 def open_deliveries() -> int:

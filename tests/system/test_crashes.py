@@ -20,6 +20,8 @@ import psutil
 import pytest
 import redis
 
+from apps.core import redis_keys
+from apps.delivery import broker
 from apps.delivery.models import Delivery, DeliveryState
 from apps.publishing.models import Message
 from apps.topology.models import Subscription
@@ -104,15 +106,16 @@ def test_load_10000_through_the_api_with_two_workers_leaves_no_garbage_in_redis(
 # `_kombu.binding_deadlines`), the delay schedule, the lease set and the counters; and this
 # suite's execution log. None grows with the number of messages.
 FIXED_KEYS = {
-    "unacked",
-    "unacked_index",
-    "unacked_mutex",
-    "sb:scheduled",
-    "sb:scheduled:claimed",
-    "sb:running",
-    "sb:counters",
+    broker.UNACKED,
+    broker.UNACKED_INDEX,
+    broker.UNACKED_MUTEX,
+    redis_keys.SCHEDULED,
+    redis_keys.SCHEDULED_CLAIMED,
+    redis_keys.RUNNING,
+    redis_keys.COUNTERS,
     "fault:executions",
 }
+FIXED_PREFIXES = (redis_keys.SUBSCRIPTION_QUEUE_PREFIX, "_kombu.binding.", "_kombu.binding_")
 
 
 def redis_leftovers(client: redis.Redis) -> dict[str, object]:
@@ -120,11 +123,11 @@ def redis_leftovers(client: redis.Redis) -> dict[str, object]:
     unexpected, starts, starts_without_ttl = [], 0, []
     for raw in client.scan_iter(count=1000):
         key = raw.decode()
-        if key.startswith("sb:starts:"):
+        if key.startswith(redis_keys.STARTS_PREFIX):
             starts += 1
             if int(client.ttl(key)) < 0:  # type: ignore[arg-type]
                 starts_without_ttl.append(key)
-        elif not (key in FIXED_KEYS or key.startswith(("sb.", "_kombu.binding.", "_kombu.binding_"))):
+        elif not (key in FIXED_KEYS or key.startswith(FIXED_PREFIXES)):
             unexpected.append(key)
     return {"unexpected": sorted(unexpected), "starts_without_ttl": starts_without_ttl, "starts": starts}
 
@@ -308,12 +311,12 @@ def test_relay_sigkilled_while_delayed_messages_fall_due(stack: Stack, client: h
     for n, item in enumerate(items):
         item["delay_seconds"] = 1 + (n % 21) / 10  # due from 1.0 to 3.0 s after publishing
     published = publish_batch(client, items, topic=TOPIC)
-    assert rds.zcard("sb:scheduled") == 300
+    assert rds.zcard(redis_keys.SCHEDULED) == 300
     wait_until(lambda: oracle.handled_count() >= 30, timeout=60, interval=0.05, what="the first due messages")
 
     relay.kill()
     handled_at_kill = oracle.handled_count()
-    claimed_at_kill = rds.zcard("sb:scheduled:claimed")  # claimed by the dead relay, maybe not sent
+    claimed_at_kill = rds.zcard(redis_keys.SCHEDULED_CLAIMED)  # claimed by the dead relay, maybe not sent
     time.sleep(1)
     stack.start_relay()
     settled = oracle.settle(timeout=90)

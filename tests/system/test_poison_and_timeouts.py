@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 import redis
 
+from apps.core import redis_keys
 from apps.deadletters.models import DeadLetter, DeadLetterReason
+from apps.delivery import broker
 from apps.delivery.models import Delivery, DeliveryState
 from apps.publishing.models import Message
 from tests.fault_app.topology import QUEUE, TOPIC, fault_subscription_create
@@ -64,8 +66,8 @@ def test_poison_message_that_kills_its_worker_is_dead_lettered_after_max_attempt
     assert len({e["pid"] for e in poison_runs}) == 3  # each run took its pool child down
     assert oracle.handled_ids() == set(published)
     assert Delivery.objects.filter(state=DeliveryState.DELIVERED, attempts=1).count() == 1_000
-    assert rds.exists(f"sb:starts:{poison.pk}") == 0
-    assert rds.zcard("sb:running") == 0
+    assert rds.exists(redis_keys.starts(poison.pk)) == 0
+    assert rds.zcard(redis_keys.RUNNING) == 0
     assert worker.alive()
 
 
@@ -92,7 +94,7 @@ def test_handler_running_past_a_2s_visibility_timeout_is_handled_once(
         stack.start_worker(concurrency=1, queues=[QUEUE], **SHORT_VISIBILITY)
     slow = publish_batch(client, orders(3, "SLOW", work_seconds=6), topic=TOPIC)
     wait_until(lambda: len(oracle.executions(rds)) == 3, timeout=30, what="the three handlers to start")
-    unacked_while_running = rds.hlen("unacked")
+    unacked_while_running = rds.hlen(broker.UNACKED)
 
     settled = oracle.settle(timeout=60)
     stayed = oracle.stays(3, lambda: len(oracle.executions(rds)), seconds=4)
@@ -109,7 +111,7 @@ def test_handler_running_past_a_2s_visibility_timeout_is_handled_once(
     )
     assert stayed
     assert Delivery.objects.filter(state=DeliveryState.DELIVERED, attempts=1).count() == 3
-    assert rds.hlen("unacked") == 0
+    assert rds.hlen(broker.UNACKED) == 0
 
 
 def test_message_delayed_5s_under_a_2s_visibility_timeout_runs_once_and_not_early(
@@ -122,7 +124,7 @@ def test_message_delayed_5s_under_a_2s_visibility_timeout_runs_once_and_not_earl
         stack.start_worker(concurrency=1, queues=[QUEUE], **SHORT_VISIBILITY)
     delayed = publish_batch(client, [{**item, "delay_seconds": 5} for item in orders(10, "LATER")], topic=TOPIC)
     # They wait in Switchboard's schedule, not unacknowledged in a worker (Celery's eta).
-    waiting = (rds.zcard("sb:scheduled"), rds.llen(QUEUE), rds.hlen("unacked"))
+    waiting = (rds.zcard(redis_keys.SCHEDULED), rds.llen(QUEUE), rds.hlen(broker.UNACKED))
 
     settled = oracle.settle(timeout=60)
     # Two visibility timeouts later, nothing has run again.
@@ -177,9 +179,9 @@ def test_handler_outliving_its_hard_time_limit_is_retried_then_dead_lettered_not
         rds,
         state=delivery.state,
         attempts=delivery.attempts,
-        leases_held=rds.zcard("sb:running"),
+        leases_held=rds.zcard(redis_keys.RUNNING),
         queued=rds.llen(QUEUE),
-        scheduled=rds.zcard("sb:scheduled"),
+        scheduled=rds.zcard(redis_keys.SCHEDULED),
     )
     assert (settled, delivery.state, delivery.attempts) == (True, DeliveryState.DEAD, 3)
     assert (tally.handled, tally.executions, tally.dead_lettered, tally.lost) == (0, 3, 1, 0)

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from django.utils import timezone
 
+from apps.core import redis_keys
 from apps.delivery.models import Delivery, DeliveryState
 from apps.publishing.models import Message
 from tests.harness.processes import ManagedProcess, wait_until
@@ -42,6 +43,7 @@ from tests.system.oracle import (
     tasks_succeeded,
 )
 
+INVENTORY_QUEUE = redis_keys.subscription_queue("inventory-reserve")
 # Generous: other test runs share this machine; nothing here asserts a duration.
 SETTLE_SECONDS = 120.0
 ONE_MESSAGE_SETTLE_SECONDS = 60.0
@@ -278,20 +280,20 @@ def test_a_message_popped_as_its_consumers_connection_dies_is_not_lost(
     assert response.status_code == 202
     message_id = response.json()["id"]
     admin = redis_server.client()
-    wait_until(lambda: admin.llen("sb.inventory-reserve") == 1, timeout=30, what="the inventory task message")
-    in_flight = admin.rpop("sb.inventory-reserve")
+    wait_until(lambda: admin.llen(INVENTORY_QUEUE) == 1, timeout=30, what="the inventory task message")
+    in_flight = admin.rpop(INVENTORY_QUEUE)
     assert isinstance(in_flight, bytes)
     worker = stack.start_worker(concurrency=1)
     wait_until(lambda: charged_ids() == [message_id], timeout=60, what="the billing delivery")
     wait_until(lambda: blocked_in_brpop(redis_server), timeout=30, what="the worker to wait in BRPOP")
 
     arrival = admin.pipeline(transaction=False)
-    arrival.lpush("sb.inventory-reserve", in_flight)
+    arrival.lpush(INVENTORY_QUEUE, in_flight)
     arrival.client_kill_filter(_type="normal")
     pushed, killed = arrival.execute()
     settled = settle(timeout=ONE_MESSAGE_SETTLE_SECONDS)
 
-    queued = admin.llen("sb.inventory-reserve")
+    queued = admin.llen(INVENTORY_QUEUE)
     result = tally([message_id], redis_server.client())
     print(result.line(connections_killed=killed, queued_after_kill=queued, worker_alive=worker.alive()))
     assert (pushed, killed >= 1, queued) == (1, True, 0)

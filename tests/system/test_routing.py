@@ -4,6 +4,7 @@ from typing import Any
 
 import httpx
 
+from apps.core import redis_keys
 from apps.delivery.models import Delivery, DeliveryState
 from apps.demo.models import BillingCharge, InventoryReservation, VatAssessment
 from apps.topology.models import Subscription
@@ -51,7 +52,7 @@ def test_competing_workers_each_message_handled_by_exactly_one(stack: Stack, cli
     Subscription.objects.filter(name="billing-charge").delete()
     published = publish_batch(client, orders(300, "C", work_seconds=0.01))
     for _ in range(3):
-        stack.start_worker(concurrency=1, queues=["sb.inventory-reserve"])
+        stack.start_worker(concurrency=1, queues=[redis_keys.subscription_queue("inventory-reserve")])
 
     wait_until(nothing_open, timeout=120, what="all deliveries to finish")
 

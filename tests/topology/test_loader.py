@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from apps.delivery.registry import consumer_names
+from apps.core.consumers import consumer_names
 from apps.topology.filter_policy import FilterPolicyError, validate_filter_policy
 from apps.topology.loader import (
     SubscriptionSpec,

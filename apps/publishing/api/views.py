@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core.api.problems import problem_body
-from apps.publishing import idempotency, selectors, services
+from apps.publishing import errors, idempotency, selectors, services
 from apps.publishing.api.serializers import (
     MessageStatusSerializer,
     PublishBatchRequestSerializer,
@@ -42,7 +42,7 @@ class TopicMessagesView(APIView):
             receipt = idempotency.Receipt(body=idempotency.message_receipt(services.publish(**fields)), replayed=False)
         else:
             scope = idempotency.api_scope(request.auth.pk)
-            receipt = idempotency.publish_idempotent(scope=scope, key=idempotency_key, fields=fields)
+            receipt = services.publish_idempotent(scope=scope, key=idempotency_key, fields=fields)
         headers = {"Idempotent-Replayed": "true"} if receipt.replayed else None
         return Response(receipt.body, status=status.HTTP_202_ACCEPTED, headers=headers)
 
@@ -56,18 +56,18 @@ class TopicMessagesBatchView(APIView):
         batch.is_valid(raise_exception=True)
         items = batch.validated_data["messages"]
         parsed: list[dict[str, Any]] = []
-        invalid: dict[int, services.PublishError] = {}
+        invalid: dict[int, errors.PublishError] = {}
         for index, item in enumerate(items):
             serializer = PublishRequestSerializer(data=item)
             if serializer.is_valid():
                 parsed.append(serializer.validated_data)
             else:
-                invalid[index] = services.InvalidMessageError(errors=serializer.errors)
+                invalid[index] = errors.InvalidMessageError(errors=serializer.errors)
         published = iter(services.publish_many(topic=topic, messages=parsed))
         results: list[dict[str, Any]] = []
         for index in range(len(items)):
             outcome = invalid[index] if index in invalid else next(published)
-            if isinstance(outcome, services.PublishError):
+            if isinstance(outcome, errors.PublishError):
                 results.append({"error": problem_body(outcome)})
             else:
                 results.append({"id": str(outcome.id), "published_at": outcome.published_at})

@@ -8,7 +8,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.delivery import selectors as delivery_selectors
 from apps.topology import selectors, services
 from apps.topology.api.serializers import SubscriptionSerializer
 from apps.topology.models import Subscription
@@ -16,7 +15,7 @@ from apps.topology.models import Subscription
 
 def _render(subscriptions: list[Subscription], *, many: bool, **extra: object) -> Response:
     try:
-        depths = delivery_selectors.queue_depths(queues=[s.queue for s in subscriptions])
+        depths = selectors.queue_depths(queues=[s.queue for s in subscriptions])
     except redis.RedisError:
         depths = {}  # Redis unreachable: the depth is unknown (null), the rest still answers
     serializer = SubscriptionSerializer(subscriptions if many else subscriptions[0], many=many)

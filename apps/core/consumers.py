@@ -1,15 +1,19 @@
 """The registry of Python consumers, filled by the @consumer decorator.
 
-    from apps.delivery.registry import consumer
+    from apps.core.consumers import ReceivedMessage, consumer
 
     @consumer("inventory-reserve")
     def reserve(message: ReceivedMessage) -> None: ...
 
-Modules named `consumers.py` in installed apps are imported at start-up, so their
-decorators run in every process.
+Modules named `consumers.py` in installed apps are imported at start-up (see
+apps.delivery.apps), so their decorators run in every process. The registry lives in
+core, below every app: topology checks that a subscription names a registered consumer,
+delivery runs it (apps.delivery.consumers). Tests register theirs inside
+`consumers_isolated()`.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -87,3 +91,17 @@ def consumer_exists(name: str) -> bool:
 
 def consumer_names() -> list[str]:
     return sorted(_consumers)
+
+
+@contextmanager
+def consumers_isolated() -> Iterator[None]:
+    """Let a block (a test) register consumers that are forgotten when it ends.
+
+    The consumers registered before it stay registered, inside and after it.
+    """
+    saved = dict(_consumers)
+    try:
+        yield
+    finally:
+        _consumers.clear()
+        _consumers.update(saved)

@@ -7,7 +7,7 @@ import orjson
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from apps.delivery import task_messages, tasks
+from apps.delivery import broker, tasks
 
 
 def comparable(raw: bytes) -> dict[str, Any]:
@@ -23,14 +23,12 @@ def comparable(raw: bytes) -> dict[str, Any]:
 
 @pytest.mark.parametrize(("task", "args"), [(tasks.deliver, (7,)), (tasks.deliver_batch, ([7, 8, 9],))])
 def test_a_task_message_is_the_one_apply_async_writes(celery_broker: str, task: Any, args: tuple[Any, ...]) -> None:
-    client = task_messages.sender_client()
+    client = broker.sender_client()
     with task.app.connection_for_write() as connection:
         task.apply_async(
             args=args, queue="sb.orders", connection=connection, retry=False, time_limit=None, soft_time_limit=None
         )
-    task_messages.tasks_push(
-        client, [("sb.orders", task_messages.task_message(task=task.name, args=args, queue="sb.orders"))]
-    )
+    broker.tasks_push(client, [("sb.orders", broker.task_message(task=task.name, args=args, queue="sb.orders"))])
 
     celerys, ours = client.lrange("sb.orders", 0, -1)[::-1]  # type: ignore[index]
     assert comparable(ours) == comparable(celerys)
@@ -43,7 +41,7 @@ def test_a_task_message_is_the_one_apply_async_writes(celery_broker: str, task: 
 
 
 def test_tasks_push_sends_every_queue_in_one_round_trip_and_keeps_each_queues_order(celery_broker: str) -> None:
-    client = task_messages.sender_client()
+    client = broker.sender_client()
     messages = [
         ("sb.a", b"a1"),
         ("sb.b", b"b1"),
@@ -52,7 +50,7 @@ def test_tasks_push_sends_every_queue_in_one_round_trip_and_keeps_each_queues_or
     ]
     client.config_resetstat()
 
-    task_messages.tasks_push(client, messages)
+    broker.tasks_push(client, messages)
 
     stats: dict[str, Any] = client.info("commandstats")  # type: ignore[assignment]
     assert stats["cmdstat_lpush"]["calls"] == 2
@@ -62,7 +60,7 @@ def test_tasks_push_sends_every_queue_in_one_round_trip_and_keeps_each_queues_or
 
 
 def test_the_broker_client_never_retries() -> None:
-    client = task_messages.broker_client("redis://127.0.0.1:1/0", 0.5, 0.5)
+    client = broker.broker_client("redis://127.0.0.1:1/0", 0.5, 0.5)
 
     assert client.get_retry() is not None
     assert client.get_retry()._retries == 0  # type: ignore[union-attr]
@@ -70,9 +68,23 @@ def test_the_broker_client_never_retries() -> None:
 
 def test_a_key_prefix_for_the_broker_is_refused_with_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(tasks.deliver.app.conf, "broker_transport_options", {"global_keyprefix": "app1:"})
-    task_messages.sender_client.cache_clear()
+    broker.sender_client.cache_clear()
     try:
         with pytest.raises(ImproperlyConfigured, match="global_keyprefix"):
-            task_messages.sender_client()
+            broker.sender_client()
     finally:
-        task_messages.sender_client.cache_clear()
+        broker.sender_client.cache_clear()
+
+
+def test_the_unacked_keys_are_those_kombus_redis_transport_keeps_and_settings_leave_them_so(settings: Any) -> None:
+    """LeaseKeeper renews visibility by bumping scores in UNACKED_INDEX: a kombu that
+    renamed its keys, or a setting that moved them, would leave task messages to time out."""
+    from kombu.transport.redis import Channel
+
+    assert (Channel.unacked_key, Channel.unacked_index_key, Channel.unacked_mutex_key) == (
+        broker.UNACKED,
+        broker.UNACKED_INDEX,
+        broker.UNACKED_MUTEX,
+    )
+    options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+    assert {"unacked_key", "unacked_index_key", "unacked_mutex_key", "global_keyprefix"} & set(options) == set()

@@ -1,16 +1,23 @@
-"""Write delivery tasks straight into their Redis queues, as Celery's apply_async would.
+"""The adapter to kombu's Redis transport: the one module that knows its private formats.
 
-Sending one task through `apply_async` cost ~0.5 ms of Python: Celery builds the message
-from its options, kombu wraps it, and the Redis transport creates a new client for each
-LPUSH. A delivery task is always the same: one of two task names, one argument (a
-delivery id or a list of them), no ETA, no result, no time limits (the worker's own
-apply), always to its subscription's queue. So the message is built here from a
-template, and every task for every queue goes out in one pipelined round trip.
+Switchboard relies on two things inside kombu's Redis transport (Celery's broker):
 
-The message is Celery's task protocol 2 in kombu's Redis envelope (JSON, base64 body),
-field for field what `apply_async` writes apart from the random ids (the JSON is
-compact); `tests/delivery/test_task_messages.py` compares the two, so a Celery or kombu
-upgrade that changes the format fails there, not in production.
+- The task message. Sending one task through `apply_async` cost ~0.5 ms of Python:
+  Celery builds the message from its options, kombu wraps it, and the Redis transport
+  creates a new client for each LPUSH. A delivery task is always the same: one of two
+  task names, one argument (a delivery id or a list of them), no ETA, no result, no time
+  limits (the worker's own apply), always to its subscription's queue. So the message is
+  built here from a template, and every task for every queue goes out in one pipelined
+  round trip. It is Celery's task protocol 2 in kombu's Redis envelope (JSON, base64
+  body), field for field what `apply_async` writes apart from the random ids (the JSON
+  is compact).
+- The unacknowledged messages: kombu keeps each task message a worker holds in the hash
+  `unacked` and its delivery tag in the sorted set `unacked_index`, scored by when it
+  was handed out; a message whose score is older than the visibility timeout goes back
+  to its queue. Bumping the score renews its visibility (`task_visibility_renew`).
+
+`tests/delivery/test_broker.py` compares both with what kombu and Celery do, so an
+upgrade that changes them fails there, not in production.
 """
 
 import base64
@@ -22,12 +29,17 @@ from typing import Any
 
 import orjson
 import redis
+from celery import current_app
 from celery.utils.nodenames import anon_nodename
 from django.core.exceptions import ImproperlyConfigured
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from apps.delivery import tasks as delivery_tasks
+# kombu's Redis transport's own keys (its Channel's unacked_key, unacked_index_key and
+# unacked_mutex_key, which Switchboard's settings leave at their defaults).
+UNACKED = "unacked"
+UNACKED_INDEX = "unacked_index"
+UNACKED_MUTEX = "unacked_mutex"
 
 # The empty options apply_async would put in the body: no callbacks, errbacks or chains.
 _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
@@ -93,6 +105,11 @@ def tasks_push(client: redis.Redis, messages: Iterable[tuple[str, bytes]]) -> No
     pipe.execute()
 
 
+def task_visibility_renew(pipe: "redis.client.Pipeline", broker_tags: list[str], *, now: float) -> None:
+    """Queue, on `pipe`, the renewal of held task messages (by delivery tag) as if handed out `now`."""
+    pipe.zadd(UNACKED_INDEX, dict.fromkeys(broker_tags, now), xx=True)
+
+
 def broker_client(url: str, connect_timeout: float, timeout: float) -> redis.Redis:
     """Return a client of the broker that never retries: what is not sent stays in the outbox."""
     return redis.Redis.from_url(
@@ -111,7 +128,7 @@ def sender_client() -> redis.Redis:
 
     One per process: redis-py's pool opens new sockets in a forked child by itself.
     """
-    conf = delivery_tasks.deliver.app.conf
+    conf = current_app.conf
     options = conf.broker_transport_options or {}
     if options.get("global_keyprefix"):
         raise ImproperlyConfigured(
@@ -131,4 +148,4 @@ def _origin(pid: int) -> str:
 
 def _reply_to() -> str:
     # Celery's per-thread reply queue name; with ignore_result nothing is ever sent to it.
-    return str(delivery_tasks.deliver.app.thread_oid)
+    return str(current_app.thread_oid)

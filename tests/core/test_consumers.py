@@ -1,10 +1,10 @@
-"""Tests for apps.delivery.registry: the @consumer decorator and lookups."""
+"""Tests for apps.core.consumers: the @consumer decorator and lookups."""
+
+from collections.abc import Iterator
 
 import pytest
 
-from apps.core.errors import RetryableError
-from apps.delivery import registry
-from apps.delivery.registry import (
+from apps.core.consumers import (
     DEFAULT_RETRY_FOR,
     Consumer,
     ReceivedMessage,
@@ -13,13 +13,16 @@ from apps.delivery.registry import (
     consumer_exists,
     consumer_get,
     consumer_names,
+    consumers_isolated,
 )
+from apps.core.errors import RetryableError
 
 
 @pytest.fixture(autouse=True)
-def _isolated_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Register this module's consumers in a copy, so other tests see the real registry."""
-    monkeypatch.setattr(registry, "_consumers", dict(registry._consumers))
+def _isolated_registry() -> Iterator[None]:
+    """Forget this module's consumers after each test, so other tests see the real registry."""
+    with consumers_isolated():
+        yield
 
 
 def _handle(message: ReceivedMessage) -> None:
@@ -76,3 +79,15 @@ def test_demo_consumers_are_registered_at_start_up() -> None:
     assert {"inventory-reserve", "billing-charge"} <= set(consumer_names())
     assert consumer_names() == sorted(consumer_names())
     assert consumer_get("billing-charge").handler.__module__ == "apps.demo.consumers"
+
+
+def test_consumers_registered_inside_an_isolated_block_are_forgotten_after_it() -> None:
+    before = consumer_names()
+
+    with consumers_isolated():
+        consumer("test-isolated")(_handle)
+        assert consumer_exists("test-isolated") is True
+        assert set(before) < set(consumer_names())
+
+    assert consumer_exists("test-isolated") is False
+    assert consumer_names() == before
