@@ -9,6 +9,9 @@ environment are ignored, for the same reason.
 
 It never raises for a failed request and never touches the database: it returns a
 `WebhookResult` saying what happened and whether another attempt may succeed.
+
+Why one module of ~300 lines: the address checks and the connection they guard must be
+read and audited together; split, a change to one could silently open the other.
 """
 
 import email.utils

@@ -22,7 +22,7 @@ finite number equal to them; booleans and null never match them.
 The module is one compiler for one small grammar, kept whole on purpose (~350 lines):
 each condition's validation and its compiled predicate sit together, and splitting the
 conditions from the keys that combine them would make a reader open two files for one
-rule. It imports nothing from Switchboard.
+rule. From Switchboard it imports only the error base, apps.core.errors.
 """
 
 from __future__ import annotations

@@ -161,6 +161,22 @@ def webhook_delivery(url: str, *, secrets: list[str] | None = None) -> Delivery:
     return DeliveryFactory.create(message=message, subscription=subscription)
 
 
+def deliver_first_attempt(delivery: Delivery) -> None:
+    webhooks.webhook_deliver(
+        subscription=delivery.subscription, message=consumers.received_message(delivery, attempt=1)
+    )
+
+
+def assert_refused_without_sending(delivery: Delivery, server: LocalServer, error: str) -> None:
+    """The first attempt fails permanently with `error`, is recorded, and no request reached the server."""
+    with pytest.raises(PermanentError) as info:
+        deliver_first_attempt(delivery)
+
+    assert str(info.value) == error
+    assert attempts_of(delivery) == [(1, None, error, "")]
+    assert server.requests == []
+
+
 def attempts_of(delivery: Delivery) -> list[tuple[int, int | None, str, str]]:
     return [
         (a.attempt, a.status_code, a.error, a.response_body) for a in DeliveryAttempt.objects.filter(delivery=delivery)
@@ -196,9 +212,7 @@ def test_deliver_raises_retryable_with_the_receivers_retry_after(server: LocalSe
     delivery = webhook_delivery(server.url("/hook"))
 
     with pytest.raises(RetryableError) as info:
-        webhooks.webhook_deliver(
-            subscription=delivery.subscription, message=consumers.received_message(delivery, attempt=1)
-        )
+        deliver_first_attempt(delivery)
 
     assert (str(info.value), info.value.retry_after) == ("HTTP 503 (retryable); Retry-After 7 s", 7.0)
     assert attempts_of(delivery) == [(1, 503, "HTTP 503 (retryable); Retry-After 7 s", "maintenance")]
@@ -211,9 +225,7 @@ def test_deliver_raises_retryable_without_retry_after(server: LocalServer) -> No
     delivery = webhook_delivery(server.url("/hook"))
 
     with pytest.raises(RetryableError) as info:
-        webhooks.webhook_deliver(
-            subscription=delivery.subscription, message=consumers.received_message(delivery, attempt=1)
-        )
+        deliver_first_attempt(delivery)
 
     assert (str(info.value), info.value.retry_after) == ("HTTP 500 (retryable)", None)
     assert attempts_of(delivery) == [(1, 500, "HTTP 500 (retryable)", "")]
@@ -226,9 +238,7 @@ def test_deliver_raises_permanent_for_a_client_error(server: LocalServer) -> Non
     delivery = webhook_delivery(server.url("/hook"))
 
     with pytest.raises(PermanentError, match=r"^HTTP 410 \(permanent"):
-        webhooks.webhook_deliver(
-            subscription=delivery.subscription, message=consumers.received_message(delivery, attempt=1)
-        )
+        deliver_first_attempt(delivery)
 
     assert attempts_of(delivery) == [
         (1, 410, "HTTP 410 (permanent: 4xx other than 408 and 429 is not retried)", "gone")
@@ -244,14 +254,7 @@ def test_deliver_refuses_loopback_unless_allowlisted(server: LocalServer, settin
         "add '127.0.0.1' to SWITCHBOARD_WEBHOOK_ALLOWED_HOSTS to allow it"
     )
 
-    with pytest.raises(PermanentError) as info:
-        webhooks.webhook_deliver(
-            subscription=delivery.subscription, message=consumers.received_message(delivery, attempt=1)
-        )
-
-    assert str(info.value) == error
-    assert attempts_of(delivery) == [(1, None, error, "")]
-    assert server.requests == []
+    assert_refused_without_sending(delivery, server, error)
 
 
 @pytest.mark.django_db
@@ -260,14 +263,7 @@ def test_deliver_without_secrets_is_permanent_and_sends_nothing(server: LocalSer
     delivery = webhook_delivery(server.url("/hook"), secrets=[])
     error = "subscription email-send cannot sign webhooks: no signing secrets; set its secrets_env in topology.yaml"
 
-    with pytest.raises(PermanentError) as info:
-        webhooks.webhook_deliver(
-            subscription=delivery.subscription, message=consumers.received_message(delivery, attempt=1)
-        )
-
-    assert str(info.value) == error
-    assert attempts_of(delivery) == [(1, None, error, "")]
-    assert server.requests == []
+    assert_refused_without_sending(delivery, server, error)
 
 
 # --- through delivery_attempt -----------------------------------------------------------
