@@ -8,10 +8,11 @@ below are fixed here on purpose, so no environment can switch them off.
 import os
 
 from celery import Celery
-from celery.signals import celeryd_after_setup, task_postrun, task_prerun, worker_init
+from celery.signals import celeryd_after_setup, task_postrun, task_prerun, worker_init, worker_process_shutdown
 
-from apps.core import redis_keys
+from apps.core import redis_keys, telemetry
 from apps.core.errors import SwitchboardError
+from apps.monitoring.worker_heartbeat import ConsumersHeartbeat
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings.local")
 
@@ -46,6 +47,8 @@ app.conf.update(
     timezone="UTC",
 )
 app.autodiscover_tasks()
+# Each worker node tells Redis which queues it consumes (switchboard_consumers).
+app.steps["consumer"].add(ConsumersHeartbeat)
 
 
 class UnsafeTimeLimitsError(SwitchboardError, RuntimeError):
@@ -121,3 +124,9 @@ def _close_old_database_connections(sender: object = None, **kwargs: object) -> 
     if getattr(getattr(sender, "request", None), "is_eager", False):
         return  # run inline by the caller (tests), inside its own transaction
     close_old_connections()
+
+
+@worker_process_shutdown.connect
+def _flush_metrics(**kwargs: object) -> None:
+    """Send a pool child's last counts before it exits (billiard's children skip atexit)."""
+    telemetry.flush()

@@ -11,6 +11,9 @@ Switchboard keeps its own state under `sb:` and its queues as `sb.<subscription>
 | `sb:scheduled` | sorted set | deliveries waiting to be due (retries, delays, reclaims) | delivery.scheduler, .leases |
 | `sb:scheduled:claimed` | sorted set | due deliveries a relay claimed, scored by its claim's end | delivery.scheduler |
 | `sb:counters` | hash | counts with no row of their own: duplicates, unroutable | delivery.counters |
+| `sb:metrics` | hash | counters of /metrics: published per topic, delivery outcomes per subscription | core.telemetry |
+| `sb:metrics:histograms` | hash | histogram buckets and sums of /metrics, per subscription | core.telemetry |
+| `sb:consumers` | hash | per worker node: the queues it consumes, and when it said so | monitoring.worker_heartbeat |
 
 The members of `sb:running`, `sb:scheduled` and `sb:scheduled:claimed` are the same
 `[queue, delivery id]` JSON (delivery.scheduler.ScheduledDelivery). The keys kombu's
@@ -25,6 +28,9 @@ STARTS_PREFIX = "sb:starts:"
 SCHEDULED = "sb:scheduled"
 SCHEDULED_CLAIMED = "sb:scheduled:claimed"
 COUNTERS = "sb:counters"
+METRICS = "sb:metrics"
+METRICS_HISTOGRAMS = "sb:metrics:histograms"
+CONSUMERS = "sb:consumers"
 
 
 def subscription_queue(subscription: str) -> str:

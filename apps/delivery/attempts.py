@@ -13,13 +13,15 @@ import logging
 import time
 import traceback
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 import django.db
 import kombu.exceptions
 import redis
 from django.db import transaction
 
-from apps.core.consumers import UnknownConsumerError
+from apps.core import telemetry
+from apps.core.consumers import Consumer, ReceivedMessage, UnknownConsumerError
 from apps.core.errors import RetryableError, SwitchboardError
 from apps.core.redis import redis_client
 from apps.deadletters.models import DeadLetterReason
@@ -170,13 +172,15 @@ def _run(delivery: Delivery, attempt: int) -> str:
     """Run the handler and record its outcome (with the handler's writes, for a transactional consumer)."""
     consumer = consumers.consumer_for(delivery.subscription)
     received = consumers.received_message(delivery, attempt=attempt)
+    due = delivery.not_before or delivery.message.published_at
+    telemetry.observe(telemetry.LATENCY, received.subscription, max(0.0, time.time() - due.timestamp()))
     try:
         if consumer.transactional:
             with transaction.atomic():
-                consumer.handler(received)
+                _handle(consumer, received)
                 _mark_delivered(delivery, attempt)
         else:
-            consumer.handler(received)
+            _handle(consumer, received)
             _mark_delivered(delivery, attempt)
     except _AlreadyFinishedError:
         return outcomes.duplicate(delivery.subscription.name)
@@ -189,8 +193,19 @@ def _run(delivery: Delivery, attempt: int) -> str:
     return DeliveryState.DELIVERED
 
 
+def _handle(consumer: Consumer, received: ReceivedMessage) -> None:
+    """Run the handler, timing it (`switchboard_handler_duration_seconds`) however it ends."""
+    started = time.perf_counter()
+    try:
+        consumer.handler(received)
+    finally:
+        telemetry.observe(telemetry.DURATION, received.subscription, time.perf_counter() - started)
+
+
 def _mark_delivered(delivery: Delivery, attempt: int) -> None:
-    if not ledger.delivery_mark_delivered(delivery_id=delivery.pk, attempt=attempt):
+    if not ledger.delivery_mark_delivered(
+        delivery_id=delivery.pk, subscription=delivery.subscription.name, attempt=attempt
+    ):
         raise _AlreadyFinishedError
 
 
@@ -213,8 +228,15 @@ def _failed(delivery: Delivery, attempt: int, exc: BaseException, *, retryable: 
         delay = policy.delay_after(attempt)
         if isinstance(exc, RetryableError) and exc.retry_after is not None:
             delay = max(delay, exc.retry_after)  # the endpoint asked for longer (Retry-After)
-        scheduler.schedule(redis_client(), [(entry, time.time() + delay)])
-        if not ledger.delivery_mark_retrying(delivery_id=delivery.pk, attempt=attempt, error=error):
+        due = time.time() + delay
+        scheduler.schedule(redis_client(), [(entry, due)])
+        if not ledger.delivery_mark_retrying(
+            delivery_id=delivery.pk,
+            subscription=subscription.name,
+            attempt=attempt,
+            error=error,
+            due=datetime.fromtimestamp(due, tz=UTC),
+        ):
             return outcomes.duplicate(subscription.name)
         return DeliveryState.RETRYING
     reason = DeadLetterReason.EXHAUSTED if retryable else DeadLetterReason.PERMANENT

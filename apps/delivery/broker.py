@@ -110,6 +110,22 @@ def task_visibility_renew(pipe: "redis.client.Pipeline", broker_tags: list[str],
     pipe.zadd(UNACKED_INDEX, dict.fromkeys(broker_tags, now), xx=True)
 
 
+def unacked_per_queue(client: redis.Redis) -> dict[str, int]:
+    """Count the task messages workers hold (handed out, not yet acknowledged), per queue.
+
+    kombu keeps each as `[message, exchange, routing key]` JSON in the `unacked` hash:
+    at most prefetch x processes of them, so reading them all stays small.
+    """
+    counts: dict[str, int] = {}
+    for raw in client.hvals(UNACKED):  # type: ignore[union-attr]
+        try:
+            routing_key = orjson.loads(raw)[2]
+        except (orjson.JSONDecodeError, IndexError, TypeError):
+            continue
+        counts[routing_key] = counts.get(routing_key, 0) + 1
+    return counts
+
+
 def broker_client(url: str, connect_timeout: float, timeout: float) -> redis.Redis:
     """Return a client of the broker that never retries: what is not sent stays in the outbox."""
     return redis.Redis.from_url(

@@ -22,6 +22,10 @@ reset it) changes nothing, and its function says so by returning False (or a cou
 
 The hot paths (insert, claim, delivered) run SQL written once per process: on them,
 Django compiling a query took longer than the database running it.
+
+The moves to delivered, retrying and dead are counted here, once their transaction
+commits (`switchboard_deliveries_total`, apps.core.telemetry): the count is the
+ledger's own, and a move rolled back with its handler's writes is not counted.
 """
 
 from collections.abc import Mapping, Sequence
@@ -32,6 +36,7 @@ from django.db import connection, transaction
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
+from apps.core import telemetry
 from apps.core.sql import rows_insert
 from apps.deadletters.models import DeadLetter, DeadLetterReason
 from apps.delivery.models import INITIAL_STATE, OPEN_STATES, Delivery, DeliveryState, states_before
@@ -128,8 +133,8 @@ def deliveries_mark_all_unsent() -> int:
     return Delivery.objects.filter(state__in=OPEN_STATES, sent_at__isnull=False).update(sent_at=None)
 
 
-def delivery_mark_delivered(*, delivery_id: int, attempt: int) -> bool:
-    """Record the delivery delivered by `attempt`, unless another attempt finished it first.
+def delivery_mark_delivered(*, delivery_id: int, subscription: str, attempt: int) -> bool:
+    """Record the delivery (of `subscription`) delivered by `attempt`, unless another attempt finished it first.
 
     `Delivery.objects.filter(pk=..., state__in=...).update(...)` in SQL written once.
     """
@@ -138,7 +143,10 @@ def delivery_mark_delivered(*, delivery_id: int, attempt: int) -> bool:
         cursor.execute(
             _mark_delivered_sql(), [DeliveryState.DELIVERED.value, attempt, "", finished_at, delivery_id, *_DELIVERABLE]
         )
-        return bool(cursor.rowcount)
+        updated = bool(cursor.rowcount)
+    if updated:
+        telemetry.count_on_commit(telemetry.outcome_field(subscription, telemetry.DELIVERED))
+    return updated
 
 
 _DELIVERABLE = [state.value for state in states_before(DeliveryState.DELIVERED)]
@@ -155,11 +163,17 @@ def _mark_delivered_sql() -> str:
     )
 
 
-def delivery_mark_retrying(*, delivery_id: int, attempt: int, error: str) -> bool:
-    """Record a failed attempt that will be retried, unless another attempt finished the delivery first."""
+def delivery_mark_retrying(*, delivery_id: int, subscription: str, attempt: int, error: str, due: datetime) -> bool:
+    """Record a failed attempt that will be retried at `due`, unless another attempt finished the delivery first.
+
+    `due` goes to `not_before`: the next attempt's latency is measured from it, and a
+    resend from the outbox (Redis restarted) schedules the retry for then again.
+    """
     updated = Delivery.objects.filter(pk=delivery_id, state__in=states_before(DeliveryState.RETRYING)).update(
-        state=DeliveryState.RETRYING, attempts=attempt, last_error=error
+        state=DeliveryState.RETRYING, attempts=attempt, last_error=error, not_before=due
     )
+    if updated:
+        telemetry.count_on_commit(telemetry.outcome_field(subscription, telemetry.RETRIED))
     return bool(updated)
 
 
@@ -186,6 +200,7 @@ def delivery_mark_dead(*, delivery: Delivery, reason: DeadLetterReason, attempts
             payload=message.payload,
             attributes=message.attributes,
         )
+        telemetry.count_on_commit(telemetry.outcome_field(delivery.subscription.name, telemetry.DEAD))
     return True
 
 

@@ -57,6 +57,12 @@ class Delivery(models.Model):
         indexes = [
             models.Index(fields=["subscription", "state"]),
             models.Index(fields=["created_at"], condition=Q(sent_at__isnull=True), name="delivery_outbox"),
+            # The oldest open delivery of each subscription (switchboard_oldest_message_age_seconds).
+            models.Index(
+                fields=["subscription", "created_at"],
+                condition=Q(state__in=["pending", "retrying"]),
+                name="delivery_open_age",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.core import telemetry
 from apps.core.sql import rows_insert
 from apps.delivery import routing
 from apps.publishing import idempotency
@@ -63,6 +64,7 @@ def publish(
     with transaction.atomic():
         _messages_insert([message])
         routing.deliveries_create(messages=[message])
+        telemetry.count_on_commit(telemetry.published_field(message.topic.name))
     return message
 
 
@@ -127,6 +129,8 @@ def publish_many(*, topic: str, messages: Sequence[Mapping[str, Any]]) -> list[M
     with transaction.atomic():
         _messages_insert(accepted)
         routing.deliveries_create(messages=accepted)
+        if accepted:
+            telemetry.count_on_commit(telemetry.published_field(topic_obj.name), len(accepted))
     return results
 
 

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "apps.publishing",
     "apps.delivery",
     "apps.deadletters",
+    "apps.monitoring",
     "apps.demo",
 ]
 
@@ -156,6 +157,16 @@ SWITCHBOARD_IDEMPOTENCY_TTL_SECONDS = env.int("SWITCHBOARD_IDEMPOTENCY_TTL_SECON
 # dies, the relay sends the delivery again once the lease has run out.
 SWITCHBOARD_LEASE_SECONDS = env.float("SWITCHBOARD_LEASE_SECONDS", default=6.0)
 SWITCHBOARD_TOPOLOGY_FILE = env.path("SWITCHBOARD_TOPOLOGY_FILE", default=BASE_DIR / "config" / "topology.yaml")
+
+# --- Monitoring ----------------------------------------------------------------------
+
+# GET /metrics answers only `Authorization: Bearer <this token>`. Without a token it is
+# off (404) unless SWITCHBOARD_METRICS_PUBLIC is true (a scrape network of its own).
+SWITCHBOARD_METRICS_TOKEN = env.str("SWITCHBOARD_METRICS_TOKEN", default="")
+SWITCHBOARD_METRICS_PUBLIC = env.bool("SWITCHBOARD_METRICS_PUBLIC", default=False)
+# Count published messages, delivery outcomes and timings (apps.core.telemetry). Off
+# only to measure what counting costs (bench); /metrics then shows no counters move.
+SWITCHBOARD_METRICS_COUNTING = env.bool("SWITCHBOARD_METRICS_COUNTING", default=True)
 
 # --- Redis and Celery ----------------------------------------------------------------
 

@@ -62,6 +62,11 @@ def statements(queries: CaptureQueriesContext) -> list[str]:
     return names
 
 
+# What the metrics' flusher thread sends (apps.core.telemetry), off the hot path and at
+# any moment: not the block's own round trips.
+TELEMETRY_FLUSH = ("multi", "exec", "hincrby", "hincrbyfloat")
+
+
 @contextmanager
 def redis_commands() -> Iterator[dict[str, int]]:
     """Count the Redis commands run inside the block, by name (the block's own, not Lua's)."""
@@ -70,7 +75,8 @@ def redis_commands() -> Iterator[dict[str, int]]:
     yield counts
     stats: dict[str, Any] = redis_client().info("commandstats")  # type: ignore[assignment]
     counts.update({name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()})
-    counts.pop("config|resetstat", None)
+    for name in ("config|resetstat", *TELEMETRY_FLUSH):
+        counts.pop(name, None)
 
 
 def two_subscriptions(batch_size: int = 1) -> None:

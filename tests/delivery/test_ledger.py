@@ -26,11 +26,13 @@ Move = Callable[[Delivery], bool]
 
 
 def _delivered(delivery: Delivery) -> bool:
-    return ledger.delivery_mark_delivered(delivery_id=delivery.pk, attempt=1)
+    return ledger.delivery_mark_delivered(delivery_id=delivery.pk, subscription=delivery.subscription.name, attempt=1)
 
 
 def _retrying(delivery: Delivery) -> bool:
-    return ledger.delivery_mark_retrying(delivery_id=delivery.pk, attempt=1, error="boom")
+    return ledger.delivery_mark_retrying(
+        delivery_id=delivery.pk, subscription=delivery.subscription.name, attempt=1, error="boom", due=timezone.now()
+    )
 
 
 def _dead(delivery: Delivery) -> bool:
