@@ -50,7 +50,7 @@ $(STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
 	touch $@
 
 .PHONY: run
-run: venv ## Migrate, load the topology, ensure admin + API key, then run every process (Ctrl-C stops them)
+run: venv ## Migrate, load the topology, ensure admin, API key and metrics token, then run every process (Ctrl-C stops them)
 	@mkdir -p var
 	$(MANAGE) migrate --noinput
 	$(MANAGE) collectstatic --noinput --verbosity 0
@@ -64,13 +64,15 @@ run: venv ## Migrate, load the topology, ensure admin + API key, then run every 
 	echo "  Docs     http://127.0.0.1:$(PORT)/api/docs/"; \
 	echo "  Admin    http://127.0.0.1:$(PORT)/admin/"; \
 	echo "  Flower   http://127.0.0.1:$(FLOWER_PORT)  (basic auth: $$flower_login)"; \
+	echo "  Metrics  http://127.0.0.1:$(PORT)/metrics  (bearer token below)"; \
 	echo "  Redis    $$(sed -E 's#//[^@/]*@#//***@#' <<<"$$REDIS_URL")"; \
 	sed 's/^/  /' <<<"$$credentials"; \
 	echo; \
 	echo "Publish a message:"; \
 	echo "  curl -X POST http://127.0.0.1:$(PORT)/api/v1/topics/orders.created/messages -H \"Authorization: Bearer $$key\" -H 'Content-Type: application/json' -d '{\"payload\": {\"order_id\": \"42\", \"total\": \"9.99\"}}'"; \
 	echo
-	exec $(BIN)/honcho start -f Procfile
+	SWITCHBOARD_METRICS_TOKEN="$$($(BIN)/python -c 'import json; print(json.load(open("var/credentials.json"))["metrics_token"])')" \
+		exec $(BIN)/honcho start -f Procfile
 
 .PHONY: lint
 lint: venv ## ruff check, ruff format --check, mypy, import-linter's layers (runs all, fails if any fails)

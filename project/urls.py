@@ -1,4 +1,4 @@
-"""URL map: the REST API under /api/v1/, the admin, probes and API docs."""
+"""URL map: the REST API under /api/v1/, the admin, probes, /metrics and API docs."""
 
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path, re_path
@@ -16,6 +16,7 @@ api_v1: list[URLPattern | URLResolver] = [
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    path("", include("apps.monitoring.urls")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="schema"),
     path(

@@ -22,8 +22,9 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
 # /healthz and /readyz are probed over plain HTTP by the orchestrator; the demo webhook
-# posts to /demo/receiver/ over the internal network (docker compose: http://web:8000).
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^demo/receiver/$"]
+# posts to /demo/receiver/ and Prometheus scrapes /metrics (with its bearer token) over
+# the internal network (docker compose: http://web:8000).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^demo/receiver/$", r"^metrics$"]
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31_536_000)

@@ -1,4 +1,4 @@
-"""Tests for the `bootstrap_local` command: an admin user and an API key for local use."""
+"""Tests for the `bootstrap_local` command: an admin user, an API key and a metrics token for local use."""
 
 import io
 import json
@@ -14,7 +14,13 @@ from apps.accounts.services import InvalidApiKeyError, api_key_authenticate
 
 pytestmark = pytest.mark.django_db
 
-ENV_VARS = ["DJANGO_SUPERUSER_USERNAME", "DJANGO_SUPERUSER_PASSWORD", "SWITCHBOARD_API_KEY"]
+ENV_VARS = [
+    "DJANGO_SUPERUSER_USERNAME",
+    "DJANGO_SUPERUSER_PASSWORD",
+    "SWITCHBOARD_API_KEY",
+    "SWITCHBOARD_METRICS_TOKEN",
+]
+METRICS_LINE = "metrics:     Authorization: Bearer "
 
 
 @pytest.fixture(autouse=True)
@@ -27,7 +33,8 @@ def _bootstrap(credentials: Path) -> tuple[str, str, str]:
     """Run the command; return the username, password and API key it printed."""
     out = io.StringIO()
     call_command("bootstrap_local", credentials=credentials, stdout=out)
-    login_line, key_line = out.getvalue().splitlines()
+    login_line, key_line, metrics_line = out.getvalue().splitlines()
+    assert metrics_line.startswith(METRICS_LINE)
     assert login_line.startswith("admin login: ")
     assert key_line.startswith("API key:     ")
     username, password = login_line.removeprefix("admin login: ").split(" / ")
@@ -44,7 +51,11 @@ def test_first_run_creates_an_admin_and_a_working_key(tmp_path: Path) -> None:
     assert user.check_password(password)
     assert ApiKey.objects.count() == 1
     assert api_key_authenticate(raw_key=raw_key) == ApiKey.objects.get(name="local")
-    assert json.loads(credentials.read_text()) == {"username": "admin", "password": password, "api_key": raw_key}
+    stored = json.loads(credentials.read_text())
+    assert {k: v for k, v in stored.items() if k != "metrics_token"} == {
+        "username": "admin", "password": password, "api_key": raw_key,
+    }  # fmt: skip
+    assert len(stored["metrics_token"]) >= 32
     assert stat.S_IMODE(credentials.stat().st_mode) == 0o600
 
 
@@ -104,3 +115,17 @@ def test_run_without_the_credentials_file_still_prints_a_working_key(tmp_path: P
     assert ApiKey.objects.count() == 1
     assert api_key_authenticate(raw_key=raw_key).name == "local"
     assert json.loads(credentials.read_text())["api_key"] == raw_key
+
+
+def test_the_metrics_token_is_generated_once_kept_and_printed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    credentials = tmp_path / "credentials.json"
+    outputs = []
+    for _ in range(2):
+        out = io.StringIO()
+        call_command("bootstrap_local", credentials=credentials, stdout=out)
+        outputs.append(out.getvalue().splitlines()[2].removeprefix(METRICS_LINE))
+    assert outputs[0] == outputs[1] == json.loads(credentials.read_text())["metrics_token"]
+
+    monkeypatch.setenv("SWITCHBOARD_METRICS_TOKEN", "chosen-by-the-operator")
+    call_command("bootstrap_local", credentials=credentials, stdout=io.StringIO())
+    assert json.loads(credentials.read_text())["metrics_token"] == "chosen-by-the-operator"

@@ -18,7 +18,8 @@ LOCAL_API_KEY_NAME = "local"
 class Command(SwitchboardCommand):
     help = (
         "Ensure an admin user and an API key for the embedded default, and print them. "
-        "Honours DJANGO_SUPERUSER_USERNAME, DJANGO_SUPERUSER_PASSWORD and SWITCHBOARD_API_KEY; "
+        "Honours DJANGO_SUPERUSER_USERNAME, DJANGO_SUPERUSER_PASSWORD, SWITCHBOARD_API_KEY and "
+        "SWITCHBOARD_METRICS_TOKEN (the bearer token of /metrics); "
         "generated secrets are kept in the credentials file so a second run reuses them."
     )
 
@@ -30,6 +31,9 @@ class Command(SwitchboardCommand):
         username = os.environ.get("DJANGO_SUPERUSER_USERNAME") or stored.get("username") or "admin"
         password = os.environ.get("DJANGO_SUPERUSER_PASSWORD") or stored.get("password") or secrets.token_urlsafe(12)
         raw_key = os.environ.get("SWITCHBOARD_API_KEY") or stored.get("api_key")
+        metrics_token = (
+            os.environ.get("SWITCHBOARD_METRICS_TOKEN") or stored.get("metrics_token") or secrets.token_urlsafe(24)
+        )
 
         user_model = get_user_model()
         user = user_model.objects.filter(username=username).first()
@@ -49,7 +53,9 @@ class Command(SwitchboardCommand):
             self.stderr.write(self.style.WARNING("The local API key's secret was unknown; it was replaced."))
 
         credentials.parent.mkdir(parents=True, exist_ok=True)
-        credentials.write_text(json.dumps({"username": username, "password": password, "api_key": known_key}))
+        stored = {"username": username, "password": password, "api_key": known_key, "metrics_token": metrics_token}
+        credentials.write_text(json.dumps(stored))
         credentials.chmod(0o600)
         self.stdout.write(f"admin login: {username} / {password}")
         self.stdout.write(f"API key:     {known_key}")
+        self.stdout.write(f"metrics:     Authorization: Bearer {metrics_token}")
