@@ -25,7 +25,7 @@ from apps.core.consumers import Consumer, ReceivedMessage, UnknownConsumerError
 from apps.core.errors import RetryableError, SwitchboardError
 from apps.core.redis import redis_client
 from apps.deadletters.models import DeadLetterReason
-from apps.delivery import consumers, guards, ledger, outcomes, scheduler, selectors
+from apps.delivery import consumers, error_reports, guards, ledger, outcomes, scheduler, selectors
 from apps.delivery.batch_leases import BatchLeases
 from apps.delivery.models import Delivery, DeliveryState
 from apps.delivery.retry import RetryPolicy
@@ -238,6 +238,7 @@ def _failed(delivery: Delivery, attempt: int, exc: BaseException, *, retryable: 
             due=datetime.fromtimestamp(due, tz=UTC),
         ):
             return outcomes.duplicate(subscription.name)
+        error_reports.retry_breadcrumb(delivery=delivery, attempt=attempt, error=exc, delay=delay)
         return DeliveryState.RETRYING
     reason = DeadLetterReason.EXHAUSTED if retryable else DeadLetterReason.PERMANENT
-    return outcomes.dead(delivery=delivery, reason=reason, attempts=attempt, error=error)
+    return outcomes.dead(delivery=delivery, reason=reason, attempts=attempt, error=error, exc=exc)

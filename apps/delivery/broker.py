@@ -29,6 +29,7 @@ from typing import Any
 
 import orjson
 import redis
+import sentry_sdk
 from celery import current_app
 from celery.utils.nodenames import anon_nodename
 from django.core.exceptions import ImproperlyConfigured
@@ -45,8 +46,24 @@ UNACKED_MUTEX = "unacked_mutex"
 _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 
 
-def task_message(*, task: str, args: tuple[Any, ...], queue: str) -> bytes:
-    """Return the Redis queue entry of one task: `task(*args)`, sent to `queue`."""
+def trace_headers() -> dict[str, Any]:
+    """Return the Sentry trace headers of the current span, as Celery's own send path adds them.
+
+    `sentry-trace` and `baggage` go both in the message's headers and in its inner
+    `headers` (which Celery hands to the worker as task.request.headers): sentry-sdk's
+    Celery integration does the same in apply_async, and continues the trace from them
+    in the worker, so a delivery's transaction is a child of its publish. Empty while
+    Sentry is off: the message is then exactly what apply_async writes.
+    """
+    if not sentry_sdk.get_client().is_active():
+        return {}
+    found = {"sentry-trace": sentry_sdk.get_traceparent(), "baggage": sentry_sdk.get_baggage()}
+    propagated = {name: value for name, value in found.items() if value}
+    return {**propagated, "headers": dict(propagated)} if propagated else {}
+
+
+def task_message(*, task: str, args: tuple[Any, ...], queue: str, trace: dict[str, Any] | None = None) -> bytes:
+    """Return the Redis queue entry of one task: `task(*args)`, sent to `queue`, with `trace_headers()`."""
     task_id = str(uuid.uuid4())
     body = orjson.dumps([list(args), {}, _EMBED])
     headers: dict[str, Any] = {
@@ -70,6 +87,8 @@ def task_message(*, task: str, args: tuple[Any, ...], queue: str) -> bytes:
         "stamped_headers": None,
         "stamps": {},
     }
+    if trace:
+        headers.update(trace)
     return orjson.dumps(
         {
             "body": base64.b64encode(body).decode(),

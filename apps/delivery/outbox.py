@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import redis
 from django.db import transaction
@@ -132,20 +133,26 @@ def deliveries_send(
         per_queue[entry.queue].append(entry.delivery_id)
     if batch_sizes is None:
         batch_sizes = topology_selectors.subscription_batch_sizes()
-    broker.tasks_push(broker.sender_client(), _delivery_tasks(per_queue, batch_sizes))
+    tasks = _delivery_tasks(per_queue, batch_sizes, trace=broker.trace_headers())
+    broker.tasks_push(broker.sender_client(), tasks)
 
 
-def _delivery_tasks(per_queue: dict[str, list[int]], batch_sizes: dict[str, int]) -> Iterator[tuple[str, bytes]]:
-    """Yield (queue, task message): a deliver task per delivery, or a deliver_batch per chunk."""
+def _delivery_tasks(
+    per_queue: dict[str, list[int]], batch_sizes: dict[str, int], *, trace: dict[str, Any]
+) -> Iterator[tuple[str, bytes]]:
+    """Yield (queue, task message): a deliver task per delivery, or a deliver_batch per chunk.
+
+    Each carries `trace`, the Sentry trace of the sender (the publish, on the fast path).
+    """
     for queue, ids in per_queue.items():
         size = batch_sizes.get(queue, 1)
         if size <= 1:
             for delivery_id in ids:
-                yield queue, broker.task_message(task=DELIVER, args=(delivery_id,), queue=queue)
+                yield queue, broker.task_message(task=DELIVER, args=(delivery_id,), queue=queue, trace=trace)
             continue
         for start in range(0, len(ids), size):
             chunk = ids[start : start + size]
-            yield queue, broker.task_message(task=DELIVER_BATCH, args=(chunk,), queue=queue)
+            yield queue, broker.task_message(task=DELIVER_BATCH, args=(chunk,), queue=queue, trace=trace)
 
 
 DELIVER = delivery_tasks.deliver.name

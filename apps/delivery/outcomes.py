@@ -5,8 +5,10 @@ forgotten. A retrying delivery keeps its counter, so a poison message that kills
 worker is still charged its starts.
 """
 
+from django.db import transaction
+
 from apps.deadletters.models import DeadLetterReason
-from apps.delivery import counters, ledger
+from apps.delivery import counters, error_reports, ledger
 from apps.delivery.models import Delivery, DeliveryState
 
 MISSING = "missing"
@@ -20,8 +22,18 @@ def duplicate(subscription: str) -> str:
     return DUPLICATE
 
 
-def dead(*, delivery: Delivery, reason: DeadLetterReason, attempts: int, error: str) -> str:
-    """Dead-letter the delivery (see ledger.delivery_mark_dead); a copy another attempt finished is a duplicate."""
+def dead(
+    *, delivery: Delivery, reason: DeadLetterReason, attempts: int, error: str, exc: BaseException | None = None
+) -> str:
+    """Dead-letter the delivery (see ledger.delivery_mark_dead); a copy another attempt finished is a duplicate.
+
+    Once the dead letter is committed it is reported to Sentry, once (apps.delivery.error_reports).
+    """
     if ledger.delivery_mark_dead(delivery=delivery, reason=reason, attempts=attempts, error=error):
+        transaction.on_commit(
+            lambda: error_reports.dead_letter_report(
+                delivery=delivery, reason=reason, attempts=attempts, error=error, exc=exc
+            )
+        )
         return DeliveryState.DEAD
     return duplicate(delivery.subscription.name)

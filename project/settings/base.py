@@ -223,3 +223,28 @@ if SWITCHBOARD_WEBHOOK_CONNECT_TIMEOUT + SWITCHBOARD_WEBHOOK_READ_TIMEOUT >= CEL
 # written in webhook URLs (an IP address also admits names that resolve to it). Empty:
 # public addresses only. Local and test settings allow 127.0.0.1 for the demo receiver.
 SWITCHBOARD_WEBHOOK_ALLOWED_HOSTS: list[str] = env.list("SWITCHBOARD_WEBHOOK_ALLOWED_HOSTS", default=[])
+
+# --- Error reporting and tracing (Sentry) ---------------------------------------------
+
+# With a DSN, every process (web, worker, relay, beat) reports to Sentry in every
+# environment: Django requests, Celery tasks and Redis calls are traced, and a trace runs
+# from a publish through the hand-built task messages (apps.delivery.broker) to each
+# delivery. A dead letter is one error event; retries are breadcrumbs
+# (apps.delivery.error_reports).
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+# Share of requests and tasks traced, 0.0 to 1.0 (errors are always sent).
+SENTRY_TRACES_SAMPLE_RATE = env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0)
+SENTRY_ENVIRONMENT = env.str("SENTRY_ENVIRONMENT", default="")
+if SENTRY_DSN:
+    import sentry_sdk
+    from sentry_sdk.integrations.celery import CeleryIntegration
+    from sentry_sdk.integrations.django import DjangoIntegration
+    from sentry_sdk.integrations.redis import RedisIntegration
+
+    sentry_sdk.init(
+        dsn=SENTRY_DSN,
+        integrations=[DjangoIntegration(), CeleryIntegration(), RedisIntegration()],
+        traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE,
+        environment=SENTRY_ENVIRONMENT or None,
+        send_default_pii=False,
+    )

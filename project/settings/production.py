@@ -1,7 +1,7 @@
 """Production settings: secrets have no default, so a missing one stops start-up.
 
 Required: DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS, DATABASE_URL, REDIS_URL.
-Optional: SENTRY_DSN, DJANGO_SECURE_SSL_REDIRECT (default on), DJANGO_HSTS_SECONDS.
+Optional: SENTRY_DSN (see base), DJANGO_SECURE_SSL_REDIRECT (default on), DJANGO_HSTS_SECONDS.
 """
 
 from project.settings.base import *  # noqa: F403
@@ -31,16 +31,3 @@ SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = env.bool("DJANGO_HSTS_PRELOAD", default=True)
 SECURE_CONTENT_TYPE_NOSNIFF = True
-
-SENTRY_DSN = env.str("SENTRY_DSN", default="")
-if SENTRY_DSN:
-    import sentry_sdk
-    from sentry_sdk.integrations.celery import CeleryIntegration
-    from sentry_sdk.integrations.django import DjangoIntegration
-
-    sentry_sdk.init(
-        dsn=SENTRY_DSN,
-        integrations=[DjangoIntegration(), CeleryIntegration()],
-        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
-        send_default_pii=False,
-    )
