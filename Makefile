@@ -55,6 +55,7 @@ run: venv ## Migrate, load the topology, ensure admin + API key, then run every 
 	$(MANAGE) migrate --noinput
 	$(MANAGE) collectstatic --noinput --verbosity 0
 	$(MANAGE) sync_topology
+	$(MANAGE) sync_alerts
 	@credentials="$$($(MANAGE) bootstrap_local)"; \
 	key="$$($(BIN)/python -c 'import json; print(json.load(open("var/credentials.json"))["api_key"])')"; \
 	if [[ -n "$${FLOWER_BASIC_AUTH:-}" ]]; then flower_login="FLOWER_BASIC_AUTH"; else flower_login="the admin login"; fi; \

@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "apps.publishing",
     "apps.delivery",
     "apps.deadletters",
+    "apps.monitoring",
     "apps.demo",
 ]
 
@@ -212,3 +213,23 @@ if SWITCHBOARD_WEBHOOK_CONNECT_TIMEOUT + SWITCHBOARD_WEBHOOK_READ_TIMEOUT >= CEL
 # written in webhook URLs (an IP address also admits names that resolve to it). Empty:
 # public addresses only. Local and test settings allow 127.0.0.1 for the demo receiver.
 SWITCHBOARD_WEBHOOK_ALLOWED_HOSTS: list[str] = env.list("SWITCHBOARD_WEBHOOK_ALLOWED_HOSTS", default=[])
+
+# --- Monitoring ----------------------------------------------------------------------
+
+SWITCHBOARD_ALERTS_FILE = env.path("SWITCHBOARD_ALERTS_FILE", default=BASE_DIR / "config" / "alerts.yaml")
+# Seconds between two evaluations of the alert rules, each after a sample of every
+# subscription's figures for the dashboard (one beat task does both).
+SWITCHBOARD_MONITORING_INTERVAL = env.float("SWITCHBOARD_MONITORING_INTERVAL", default=5.0)
+# How long samples are kept: the dashboard charts the last hour; older rows are deleted.
+SWITCHBOARD_SAMPLE_RETENTION_SECONDS = env.int("SWITCHBOARD_SAMPLE_RETENTION_SECONDS", default=2 * 3600)
+CELERY_BEAT_SCHEDULE = {
+    "monitoring-tick": {
+        "task": "monitoring.tick",
+        "schedule": SWITCHBOARD_MONITORING_INTERVAL,
+        # A tick that waited longer than an interval is stale; the next one replaces it.
+        "options": {"expires": SWITCHBOARD_MONITORING_INTERVAL},
+    },
+}
+# Alert emails go through Django's email backend (SMTP unless DJANGO_EMAIL_BACKEND says otherwise).
+EMAIL_BACKEND = env.str("DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="switchboard@localhost")
