@@ -55,6 +55,7 @@ run: venv ## Migrate, load the topology, ensure admin, API key and metrics token
 	$(MANAGE) migrate --noinput
 	$(MANAGE) collectstatic --noinput --verbosity 0
 	$(MANAGE) sync_topology
+	$(MANAGE) sync_alerts
 	@credentials="$$($(MANAGE) bootstrap_local)"; \
 	key="$$($(BIN)/python -c 'import json; print(json.load(open("var/credentials.json"))["api_key"])')"; \
 	if [[ -n "$${FLOWER_BASIC_AUTH:-}" ]]; then flower_login="FLOWER_BASIC_AUTH"; else flower_login="the admin login"; fi; \
@@ -83,8 +84,25 @@ lint: venv ## ruff check, ruff format --check, mypy, import-linter's layers (run
 	$(BIN)/lint-imports --no-cache || status=1; \
 	exit $$status
 
+# Debian packages the tests use when present: promtool (prometheus) checks the Prometheus
+# rules; chromium runs the dashboard's browser test. Installed when missing and possible;
+# otherwise the tests that need them are skipped, and say why.
+TEST_TOOLS := promtool:prometheus chromium:chromium
+
+.PHONY: test-tools
+test-tools: ## Install the Debian packages the tests use when missing (promtool, chromium)
+	@missing=""; for tool in $(TEST_TOOLS); do command -v "$${tool%%:*}" >/dev/null || missing="$$missing $${tool##*:}"; done; \
+	if [[ -z "$$missing" ]]; then exit 0; fi; \
+	if command -v apt-get >/dev/null && [[ "$$(id -u)" == 0 ]]; then \
+		echo "== installing$$missing (apt-get)"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; } >/dev/null \
+			|| echo "*** could not install$$missing; the tests that need them are skipped ***"; \
+	else \
+		echo "*** not installed:$$missing (needs apt-get as root); the tests that need them are skipped ***"; \
+	fi
+
 .PHONY: test
-test: venv lint ## lint, then pytest on SQLite, then on PostgreSQL at TEST_POSTGRES_URL (skipped if unreachable, unless CI is set)
+test: venv lint test-tools ## lint, then pytest on SQLite, then on PostgreSQL at TEST_POSTGRES_URL (skipped if unreachable, unless CI is set)
 	@redis_server="$$(scripts/redis-server.sh --which)"; \
 	export SWITCHBOARD_REDIS_SERVER="$$redis_server"; \
 	echo "== pytest on SQLite (redis-server: $$SWITCHBOARD_REDIS_SERVER)"; \

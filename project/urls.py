@@ -10,6 +10,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("apps.publishing.urls")),
     path("", include("apps.topology.urls")),
     path("", include("apps.deadletters.urls")),
+    path("", include("apps.monitoring.api.urls")),
     re_path(r"^.*$", ApiNotFoundView.as_view()),
 ]
 

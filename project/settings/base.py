@@ -248,3 +248,23 @@ if SENTRY_DSN:
         environment=SENTRY_ENVIRONMENT or None,
         send_default_pii=False,
     )
+
+# --- Monitoring ----------------------------------------------------------------------
+
+SWITCHBOARD_ALERTS_FILE = env.path("SWITCHBOARD_ALERTS_FILE", default=BASE_DIR / "config" / "alerts.yaml")
+# Seconds between two evaluations of the alert rules, each after a sample of every
+# subscription's figures for the dashboard (one beat task does both).
+SWITCHBOARD_MONITORING_INTERVAL = env.float("SWITCHBOARD_MONITORING_INTERVAL", default=5.0)
+# How long samples are kept: the dashboard charts the last hour; older rows are deleted.
+SWITCHBOARD_SAMPLE_RETENTION_SECONDS = env.int("SWITCHBOARD_SAMPLE_RETENTION_SECONDS", default=2 * 3600)
+CELERY_BEAT_SCHEDULE = {
+    "monitoring-tick": {
+        "task": "monitoring.tick",
+        "schedule": SWITCHBOARD_MONITORING_INTERVAL,
+        # A tick that waited longer than an interval is stale; the next one replaces it.
+        "options": {"expires": SWITCHBOARD_MONITORING_INTERVAL},
+    },
+}
+# Alert emails go through Django's email backend (SMTP unless DJANGO_EMAIL_BACKEND says otherwise).
+EMAIL_BACKEND = env.str("DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="switchboard@localhost")

@@ -24,6 +24,7 @@ from apps.deadletters.selectors import InvalidFilterError, UnknownDeadLetterErro
 from apps.deadletters.services import InvalidReplayRateError
 from apps.delivery.attempts import _AlreadyFinishedError
 from apps.delivery.transport import RefusedAddressError
+from apps.monitoring.alert_rules import AlertRulesError
 from apps.publishing.errors import InvalidMessageError, PayloadTooLargeError, PublishError, UnknownTopicError
 from apps.publishing.idempotency import IdempotencyKeyInFlightError, IdempotencyKeyReusedError
 from apps.publishing.selectors import UnknownMessageError
@@ -60,6 +61,7 @@ ERRORS: list[tuple[SwitchboardError, int, str, str, dict[str, Any], dict[str, st
     ),
     (UnknownSubscriptionError("nope"), 404, "unknown-subscription", "Unknown subscription", {}, {}),
     (TopologyError(["a: bad", "b: worse"]), 400, "invalid-topology", "Invalid topology", {}, {}),
+    (AlertRulesError(["rules[0] (r).above: bad"]), 400, "invalid-alert-rules", "Invalid alert rules", {}, {}),
     (TopologyPruneError("topic t has messages"), 409, "topology-prune-refused", "Topology prune refused", {}, {}),
     (
         FilterPolicyError("expected at least one value", path="region"),
