@@ -172,7 +172,7 @@ def _run(delivery: Delivery, attempt: int) -> str:
     """Run the handler and record its outcome (with the handler's writes, for a transactional consumer)."""
     consumer = consumers.consumer_for(delivery.subscription)
     received = consumers.received_message(delivery, attempt=attempt)
-    due = delivery.not_before or delivery.message.published_at
+    due = delivery.retry_at or delivery.not_before or delivery.message.published_at
     telemetry.observe(telemetry.LATENCY, received.subscription, max(0.0, time.time() - due.timestamp()))
     try:
         if consumer.transactional:

@@ -114,8 +114,13 @@ def deliveries_lock_unsent(
         rows = rows.filter(pk__in=delivery_ids)
     if created_before is not None:
         rows = rows.filter(created_at__lt=created_before)
-    fields = ("pk", "subscription__name", "subscription__batch_size", "not_before")
-    return list(rows.order_by("created_at").values_list(*fields)[:limit])
+    fields = ("pk", "subscription__name", "subscription__batch_size", "not_before", "retry_at")
+    return [
+        (pk, subscription, batch_size, max((t for t in (not_before, retry_at) if t is not None), default=None))
+        for pk, subscription, batch_size, not_before, retry_at in rows.order_by("created_at").values_list(*fields)[
+            :limit
+        ]
+    ]
 
 
 def deliveries_mark_sent(*, delivery_ids: list[int], now: datetime) -> int:
@@ -166,11 +171,11 @@ def _mark_delivered_sql() -> str:
 def delivery_mark_retrying(*, delivery_id: int, subscription: str, attempt: int, error: str, due: datetime) -> bool:
     """Record a failed attempt that will be retried at `due`, unless another attempt finished the delivery first.
 
-    `due` goes to `not_before`: the next attempt's latency is measured from it, and a
+    `due` goes to `retry_at`: the next attempt's latency is measured from it, and a
     resend from the outbox (Redis restarted) schedules the retry for then again.
     """
     updated = Delivery.objects.filter(pk=delivery_id, state__in=states_before(DeliveryState.RETRYING)).update(
-        state=DeliveryState.RETRYING, attempts=attempt, last_error=error, not_before=due
+        state=DeliveryState.RETRYING, attempts=attempt, last_error=error, retry_at=due
     )
     if updated:
         telemetry.count_on_commit(telemetry.outcome_field(subscription, telemetry.RETRIED))
@@ -235,6 +240,7 @@ def deliveries_reset_for_replay(
         last_error="",
         finished_at=None,
         sent_at=None,
+        retry_at=None,
         updated_at=now,
         replayed_from=Subquery(replayed_from.values("pk")[:1]),
     )

@@ -45,6 +45,10 @@ class Delivery(models.Model):
     # delay schedule when `not_before` lies ahead). The relay sends what stays null.
     sent_at = models.DateTimeField(null=True, blank=True)
     not_before = models.DateTimeField(null=True, blank=True, help_text="Delayed publish: not delivered before this.")
+    # When the retry of the last failed attempt falls due (null until an attempt fails):
+    # the next attempt's latency is measured from it. Kept apart from `not_before`, which
+    # says when the delivery (or its replay) was first due.
+    retry_at = models.DateTimeField(null=True, blank=True, help_text="When the retry of a failed attempt is due.")
     replayed_from = models.ForeignKey(
         "deadletters.DeadLetter", null=True, blank=True, on_delete=models.SET_NULL, related_name="replays"
     )

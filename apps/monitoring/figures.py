@@ -240,10 +240,13 @@ def _scheduled_per_subscription(client: redis.Redis) -> dict[str, int]:
 def _oldest_open(now: float) -> dict[int, float]:
     """When the oldest open delivery of each subscription was created (Unix seconds).
 
-    Deliveries waiting for a delay or a retry (`not_before` ahead) are not late yet:
-    they show in the `scheduled` depth instead.
+    Deliveries waiting for a delay (`not_before` ahead) or a retry (`retry_at` ahead) are
+    not late yet: they show in the `scheduled` depth instead.
     """
-    due_now = Q(not_before__isnull=True) | Q(not_before__lte=datetime.fromtimestamp(now, tz=UTC))
+    moment = datetime.fromtimestamp(now, tz=UTC)
+    due_now = (Q(not_before__isnull=True) | Q(not_before__lte=moment)) & (
+        Q(retry_at__isnull=True) | Q(retry_at__lte=moment)
+    )
     rows = (
         Delivery.objects.filter(state__in=OPEN_STATES)
         .filter(due_now)

@@ -27,6 +27,7 @@ from apps.publishing.models import Message
 from apps.topology.models import Subscription
 from tests.fault_app.topology import QUEUE, TOPIC, fault_subscription_create
 from tests.harness.processes import ManagedProcess, wait_until
+from tests.harness.redis_server import int_reply
 from tests.harness.stack import Stack, WebServer
 from tests.system import oracle
 from tests.system.api import api_client, orders, publish_batch
@@ -99,6 +100,9 @@ def test_load_10000_through_the_api_with_two_workers_leaves_no_garbage_in_redis(
     # 7. Growth: no Celery results and nothing per message without a TTL is left in Redis.
     print("redis_keys=" + ",".join(sorted(key.decode() for key in rds.scan_iter(count=1000))))
     assert redis_leftovers(rds) == {"unexpected": [], "starts_without_ttl": [], "starts": 0}
+    # 10,000 messages left no field per message in the telemetry hashes: at most a
+    # histogram's buckets and a few counters per subscription.
+    assert telemetry_fields(rds) <= 50 * Subscription.objects.count()
 
 
 # Keys Switchboard and kombu may keep for good: queues, kombu's ack emulation and binding
@@ -113,9 +117,17 @@ FIXED_KEYS = {
     redis_keys.SCHEDULED_CLAIMED,
     redis_keys.RUNNING,
     redis_keys.COUNTERS,
+    # Telemetry: fields per subscription, topic or worker node, never per message.
+    redis_keys.METRICS,
+    redis_keys.METRICS_HISTOGRAMS,
+    redis_keys.CONSUMERS,
     "fault:executions",
 }
 FIXED_PREFIXES = (redis_keys.SUBSCRIPTION_QUEUE_PREFIX, "_kombu.binding.", "_kombu.binding_")
+
+
+def telemetry_fields(client: redis.Redis) -> int:
+    return sum(int_reply(client.hlen(key)) for key in (redis_keys.METRICS, redis_keys.METRICS_HISTOGRAMS))
 
 
 def redis_leftovers(client: redis.Redis) -> dict[str, object]:
