@@ -14,6 +14,9 @@ api_v1: list[URLPattern | URLResolver] = [
     re_path(r"^.*$", ApiNotFoundView.as_view()),
 ]
 
+# The admin's "View site" link opens the monitoring dashboard.
+admin.site.site_url = "/dashboard/"
+
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
@@ -26,5 +29,6 @@ urlpatterns = [
         name="swagger-ui",
     ),
     path("admin/", admin.site.urls),
+    path("dashboard/", include("apps.monitoring.dashboard_urls")),
     path("demo/", include("apps.demo.urls")),
 ]

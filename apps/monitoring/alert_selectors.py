@@ -30,6 +30,12 @@ def alerts_firing(*, subscription: str | None = None) -> list[FiringAlert]:
     return [FiringAlert(a.rule.name, a.rule.severity, a.subscription, a.value) for a in alerts]
 
 
+def rules_firing() -> list[tuple[str, str]]:
+    """(rule, severity) of every rule that fires on at least one subscription, by name."""
+    firing = Alert.objects.filter(status=AlertStatus.FIRING).values_list("rule__name", "rule__severity")
+    return sorted(set(firing))
+
+
 def alert_incidents_recent(*, subscription: str | None = None, limit: int = 20) -> list[AlertIncident]:
     incidents = AlertIncident.objects.all()
     if subscription is not None:

@@ -21,7 +21,7 @@ from apps.monitoring import notifiers, readings
 from apps.monitoring.alert_rules import AlertsSpec, NotifierSpec, RuleSpec
 from apps.monitoring.alert_state import AlertState, AlertStatus, Notification, alert_step
 from apps.monitoring.models import Alert, AlertIncident, AlertNotifier, AlertRule
-from apps.monitoring.readings import SubscriptionFigures
+from apps.monitoring.readings import SubscriptionReading
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def alerts_sync(*, spec: AlertsSpec) -> tuple[int, int]:
     return len(spec.rules), len(spec.notifiers)
 
 
-def rule_measure(rule: RuleSpec, figures: SubscriptionFigures, *, now: datetime) -> tuple[float, bool] | None:
+def rule_measure(rule: RuleSpec, figures: SubscriptionReading, *, now: datetime) -> tuple[float, bool] | None:
     """Measure `rule` on one subscription: (value, whether the condition holds), or None if unknown."""
     if rule.kind == "queue_depth":
         value = float(sum(figures.depth.get(state, 0) for state in rule.states))
@@ -81,7 +81,7 @@ def rule_measure(rule: RuleSpec, figures: SubscriptionFigures, *, now: datetime)
 
 def alerts_evaluate(
     *,
-    figures: list[SubscriptionFigures],
+    figures: list[SubscriptionReading],
     now: datetime | None = None,
     send: Callable[..., bool] = notifiers.notice_send,
 ) -> EvaluationReport:
@@ -127,7 +127,7 @@ class _RuleChanges:
     )
 
 
-def _evaluate_rule(row: AlertRule, rule: RuleSpec, selected: list[SubscriptionFigures], now: datetime) -> _RuleChanges:
+def _evaluate_rule(row: AlertRule, rule: RuleSpec, selected: list[SubscriptionReading], now: datetime) -> _RuleChanges:
     changes = _RuleChanges()
     alerts = {alert.subscription: alert for alert in Alert.objects.filter(rule=row).select_related("incident")}
     hold = 0.0 if rule.kind in _WINDOWED else rule.hold

@@ -34,6 +34,7 @@ from apps.core.redis import redis_client
 from apps.deadletters.models import DeadLetter, DeadLetterReason
 from apps.delivery import broker, counters, scheduler
 from apps.delivery.models import OPEN_STATES, Delivery
+from apps.monitoring import alert_selectors
 from apps.topology.models import Subscription, Topic
 
 # The states of `switchboard_queue_depth`, in the order they are shown.
@@ -166,8 +167,8 @@ def figures_read(*, subscription: str | None = None) -> Figures:
 
 
 def alerts_firing() -> list[AlertFiring]:
-    """The alert rules firing now (apps.monitoring's alert evaluation fills this in)."""
-    return []
+    """The alert rules firing now, on at least one subscription (apps.monitoring.alerting)."""
+    return [AlertFiring(rule=rule, severity=severity) for rule, severity in alert_selectors.rules_firing()]
 
 
 def _outcome_field(subscription: str, outcome: str) -> str:

@@ -80,7 +80,11 @@ class Alert(models.Model):
 
 
 class SubscriptionSample(models.Model):
-    """One subscription's figures at one moment (`*`: every subscription summed); counters are totals."""
+    """One subscription's figures at one moment (`*`: every subscription summed); counters are totals.
+
+    `published` counts the messages published to the subscription's topic (in `*`, to
+    every topic).
+    """
 
     taken_at = models.DateTimeField()
     subscription = models.CharField(max_length=100)
@@ -96,8 +100,11 @@ class SubscriptionSample(models.Model):
     delivered = models.PositiveBigIntegerField(default=0)
     retried = models.PositiveBigIntegerField(default=0)
     dead = models.PositiveBigIntegerField(default=0)
+    # Delivery latency (seconds) of the deliveries that started since the previous sample.
     latency_p50 = models.FloatField(null=True, blank=True)
     latency_p99 = models.FloatField(null=True, blank=True)
+    # The latency histogram's cumulative counts per bucket, to take the next sample's difference.
+    latency_buckets = models.JSONField(default=list)
 
     class Meta:
         ordering = ["subscription", "taken_at"]

@@ -12,7 +12,7 @@ from apps.monitoring import alerting
 from apps.monitoring.alert_rules import alerts_parse
 from apps.monitoring.models import Alert, AlertIncident, AlertRule, SubscriptionSample
 from apps.monitoring.notifiers import AlertNotice
-from apps.monitoring.readings import SubscriptionFigures
+from apps.monitoring.readings import SubscriptionReading
 from tests.factories import DeadLetterFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
@@ -39,8 +39,8 @@ class Outbox:
         return self.accepted
 
 
-def depth(name: str, ready: int, **extra: Any) -> SubscriptionFigures:
-    return SubscriptionFigures(name=name, depth={"ready": ready, "outbox": extra.pop("outbox", 0)}, **extra)
+def depth(name: str, ready: int, **extra: Any) -> SubscriptionReading:
+    return SubscriptionReading(name=name, depth={"ready": ready, "outbox": extra.pop("outbox", 0)}, **extra)
 
 
 def one_rule(fields: str) -> Any:
@@ -50,7 +50,7 @@ def one_rule(fields: str) -> Any:
     ).rules[0]
 
 
-def evaluate(figures: list[SubscriptionFigures], second: int, outbox: Outbox) -> None:
+def evaluate(figures: list[SubscriptionReading], second: int, outbox: Outbox) -> None:
     alerting.alerts_evaluate(figures=figures, now=T0 + timedelta(seconds=second), send=outbox)
 
 
@@ -106,14 +106,14 @@ def test_a_notice_no_notifier_accepted_is_not_counted() -> None:
     ("rule", "figures", "expected"),
     [
         ("{kind: queue_depth, above: 5, states: [ready, outbox]}", depth("s", 3, outbox=3), (6.0, True)),
-        ("{kind: oldest_age, above: 60}", SubscriptionFigures(name="s", oldest_age=61), (61.0, True)),
+        ("{kind: oldest_age, above: 60}", SubscriptionReading(name="s", oldest_age=61), (61.0, True)),
         ("{kind: outbox_backlog, above: 10}", depth("s", 50, outbox=10), (10.0, False)),
-        ("{kind: no_consumers, for: 1}", SubscriptionFigures(name="s", consumers=0), (0.0, True)),
-        ("{kind: no_consumers, for: 1}", SubscriptionFigures(name="s", consumers=0, paused=True), None),
-        ("{kind: no_consumers, for: 1}", SubscriptionFigures(name="s", consumers=None), None),
+        ("{kind: no_consumers, for: 1}", SubscriptionReading(name="s", consumers=0), (0.0, True)),
+        ("{kind: no_consumers, for: 1}", SubscriptionReading(name="s", consumers=0, paused=True), None),
+        ("{kind: no_consumers, for: 1}", SubscriptionReading(name="s", consumers=None), None),
     ],
 )
-def test_each_kind_measures_its_figure(rule: str, figures: SubscriptionFigures, expected: Any) -> None:
+def test_each_kind_measures_its_figure(rule: str, figures: SubscriptionReading, expected: Any) -> None:
     spec = one_rule(rule)
     assert alerting.rule_measure(spec, figures, now=T0) == expected
 
@@ -123,8 +123,8 @@ def test_dead_letter_growth_counts_the_window() -> None:
     DeadLetterFactory.create_batch(3, subscription=subscription)
     spec = one_rule("{kind: dead_letters_growth, by: 3, within: 1m}")
     now = datetime.now(UTC)
-    assert alerting.rule_measure(spec, SubscriptionFigures(name="billing-charge"), now=now) == (3.0, True)
-    assert alerting.rule_measure(spec, SubscriptionFigures(name="billing-charge"), now=now + timedelta(minutes=2)) == (
+    assert alerting.rule_measure(spec, SubscriptionReading(name="billing-charge"), now=now) == (3.0, True)
+    assert alerting.rule_measure(spec, SubscriptionReading(name="billing-charge"), now=now + timedelta(minutes=2)) == (
         0.0,
         False,
     )
@@ -137,7 +137,7 @@ def test_error_rate_is_failures_over_all_outcomes_between_samples() -> None:
         )
     spec = one_rule("{kind: error_rate, above: 0.3, over: 1m, min_attempts: 10}")
     # From the sample a minute before (10, 0, 0) to the newest (16, 3, 1): 4 failures of 10.
-    assert alerting.rule_measure(spec, SubscriptionFigures(name="s"), now=T0 + timedelta(minutes=2)) == (0.4, True)
+    assert alerting.rule_measure(spec, SubscriptionReading(name="s"), now=T0 + timedelta(minutes=2)) == (0.4, True)
 
 
 def test_sync_alerts_command_applies_the_file_and_a_bad_file_changes_nothing(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 
 from apps.monitoring import alerting
 from apps.monitoring.alert_rules import alerts_parse
-from apps.monitoring.readings import SubscriptionFigures
+from apps.monitoring.readings import SubscriptionReading
 
 pytestmark = pytest.mark.django_db
 T0 = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
@@ -24,8 +24,8 @@ rules:
 def fire_backlog_on_billing() -> None:
     alerting.alerts_sync(spec=alerts_parse(RULES))
     figures = [
-        SubscriptionFigures(name="billing-charge", depth={"ready": 9}, consumers=0),
-        SubscriptionFigures(name="inventory-reserve", depth={"ready": 1}, consumers=1),
+        SubscriptionReading(name="billing-charge", depth={"ready": 9}, consumers=0),
+        SubscriptionReading(name="inventory-reserve", depth={"ready": 1}, consumers=1),
     ]
     alerting.alerts_evaluate(figures=figures, now=T0, send=lambda **kwargs: True)
 
@@ -94,7 +94,7 @@ def test_alerts_needs_an_api_key(api_client: APIClient) -> None:
 def test_the_admin_shows_the_history(client: Client) -> None:
     fire_backlog_on_billing()
     alerting.alerts_evaluate(
-        figures=[SubscriptionFigures(name="billing-charge", depth={"ready": 0})],
+        figures=[SubscriptionReading(name="billing-charge", depth={"ready": 0})],
         now=T0 + timedelta(minutes=1),
         send=lambda **kwargs: True,
     )

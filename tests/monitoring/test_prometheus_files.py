@@ -4,32 +4,53 @@ import json
 import re
 import shutil
 import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from apps.monitoring.figures import (
+    DEPTH_STATES,
+    AlertFiring,
+    Figures,
+    Histogram,
+    SubscriptionFigures,
+    TopicFigures,
+)
+from apps.monitoring.metrics import metric_families
+
 CONFIG = Path(__file__).parents[2] / "config"
 RULES = CONFIG / "prometheus" / "alerts.yml"
 DASHBOARD = CONFIG / "grafana" / "switchboard.json"
-# The names /metrics exports (issue 10's contract), with the series a histogram adds.
-EXPORTED = {
-    "switchboard_messages_published_total",
-    "switchboard_deliveries_total",
-    "switchboard_unroutable_total",
-    "switchboard_queue_depth",
-    "switchboard_oldest_message_age_seconds",
-    "switchboard_dead_letters",
-    "switchboard_consumers",
-    "switchboard_subscription_paused",
-    "switchboard_alerts_firing",
-    *(
-        f"{histogram}{suffix}"
-        for histogram in ("switchboard_delivery_latency_seconds", "switchboard_handler_duration_seconds")
-        for suffix in ("_bucket", "_sum", "_count")
-    ),
-}
+
+
+def exported_names() -> set[str]:
+    """Name every series /metrics exports, rendered from figures of one topic, subscription and alert."""
+    empty = Histogram(bounds=(0.1, 1.0), cumulative=(0, 0, 1), sum=2.0)
+    subscription = SubscriptionFigures(
+        name="billing",
+        topic="orders.created",
+        paused=False,
+        depth={state: 1 for state in DEPTH_STATES},
+        oldest_open_age_seconds=1.0,
+        dead_letters={"exhausted": 1},
+        consumers=1,
+        deliveries={"delivered": 1},
+        latency=empty,
+        handler_duration=empty,
+    )
+    figures = Figures(
+        taken_at=datetime.now(UTC),
+        topics=[TopicFigures(name="orders.created", published=1, unroutable=1, unroutable_dead_letters=0)],
+        subscriptions=[subscription],
+        alerts_firing=[AlertFiring(rule="backlog", severity="warning")],
+    )
+    return {sample.name for family in metric_families(figures) for sample in family.samples}
+
+
+EXPORTED = exported_names()
 _METRIC = re.compile(r"\bswitchboard_[a-z_]+")
 
 
