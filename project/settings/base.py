@@ -121,10 +121,11 @@ LOGGING = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["apps.accounts.authentication.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Each view declares `required_scope`; one without is closed to every key.
+    "DEFAULT_PERMISSION_CLASSES": ["apps.accounts.permissions.ScopePermission"],
     "DEFAULT_PARSER_CLASSES": ["apps.core.api.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "apps.accounts.schema.ScopedAutoSchema",
     "EXCEPTION_HANDLER": "apps.core.api.problems.problem_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from django.apps import apps as django_apps
 
+from apps.accounts.scopes import InvalidScopeError, MissingScopeError, UndeclaredScopeError
 from apps.accounts.services import InvalidApiKeyError
 from apps.core.api.parsers import RequestTooLargeError
 from apps.core.api.problems import PROBLEM_CONTENT_TYPE, problem_body, problem_exception_handler
@@ -50,6 +51,23 @@ ERRORS: list[tuple[SwitchboardError, int, str, str, dict[str, Any], dict[str, st
         {},
         {},
     ),
+    (
+        MissingScopeError("purge"),
+        403,
+        "missing-scope",
+        "The API key lacks the required scope",
+        {"required_scope": "purge"},
+        {},
+    ),
+    (
+        UndeclaredScopeError("V declares no required_scope for GET."),
+        403,
+        "scope-not-declared",
+        "The operation declares no scope",
+        {},
+        {},
+    ),
+    (InvalidScopeError("Unknown scope x."), 400, "invalid-scope", "Unknown scope", {}, {}),
     (UnsafeRedisError("Refusing to start."), 503, "unsafe-redis", "Redis may lose messages", {}, {}),
     (
         InvalidApiKeyError("Unknown or revoked API key."),

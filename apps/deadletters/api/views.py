@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.scopes import Scope
 from apps.deadletters import selectors, services
 from apps.deadletters.api.serializers import (
     DeadLetterDetailSerializer,
@@ -104,6 +105,8 @@ FILTER_PARAMETERS = [
 
 
 class DeadLetterListView(APIView):
+    required_scope = {"GET": Scope.REPLAY, "DELETE": Scope.PURGE}
+
     @extend_schema(
         operation_id="dead_letters_list", parameters=FILTER_PARAMETERS, responses={200: DeadLetterPageSerializer}
     )
@@ -124,6 +127,8 @@ class DeadLetterListView(APIView):
 
 
 class DeadLetterReplayView(APIView):
+    required_scope = Scope.REPLAY
+
     @extend_schema(
         operation_id="dead_letters_replay",
         request=DeadLetterReplayRequestSerializer,
@@ -140,6 +145,8 @@ class DeadLetterReplayView(APIView):
 
 
 class DeadLetterDetailView(APIView):
+    required_scope = {"GET": Scope.REPLAY, "DELETE": Scope.PURGE}
+
     @extend_schema(operation_id="dead_letter_get", responses={200: DeadLetterDetailSerializer})
     def get(self, request: Request, dead_letter_id: int) -> Response:
         return Response(DeadLetterDetailSerializer(_get_or_404(dead_letter_id)).data)

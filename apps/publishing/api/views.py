@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.scopes import Scope
 from apps.core.api.problems import problem_body
 from apps.publishing import errors, idempotency, selectors, services
 from apps.publishing.api.serializers import (
@@ -21,6 +22,8 @@ from apps.publishing.api.serializers import (
 
 
 class TopicMessagesView(APIView):
+    required_scope = Scope.PUBLISH
+
     @extend_schema(
         request=PublishRequestSerializer,
         responses={202: PublishResponseSerializer},
@@ -48,6 +51,7 @@ class TopicMessagesView(APIView):
 
 
 class TopicMessagesBatchView(APIView):
+    required_scope = Scope.PUBLISH
     max_request_bytes_setting = "SWITCHBOARD_MAX_BATCH_REQUEST_BYTES"
 
     @extend_schema(request=PublishBatchRequestSerializer, responses={202: PublishBatchResponseSerializer})
@@ -77,6 +81,8 @@ class TopicMessagesBatchView(APIView):
 
 
 class MessageDetailView(APIView):
+    required_scope = Scope.READ
+
     @extend_schema(responses={200: MessageStatusSerializer})
     def get(self, request: Request, message_id: uuid.UUID) -> Response:
         message = selectors.message_get(message_id=message_id)

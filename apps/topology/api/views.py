@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.scopes import Scope
 from apps.topology import selectors, services
 from apps.topology.api.serializers import SubscriptionSerializer
 from apps.topology.models import Subscription
@@ -31,12 +32,16 @@ def _subscription(name: str) -> Subscription:
 
 
 class SubscriptionListView(APIView):
+    required_scope = Scope.READ
+
     @extend_schema(responses={200: SubscriptionSerializer(many=True)})
     def get(self, request: Request) -> Response:
         return _render(list(Subscription.objects.select_related("topic")), many=True)
 
 
 class SubscriptionDetailView(APIView):
+    required_scope = Scope.READ
+
     @extend_schema(responses={200: SubscriptionSerializer})
     def get(self, request: Request, name: str) -> Response:
         return _render([_subscription(name)], many=False)
@@ -45,6 +50,7 @@ class SubscriptionDetailView(APIView):
 class _SubscriptionSwitchView(APIView):
     """POST switches the named subscription with `switch` (a service) and shows it."""
 
+    required_scope = Scope.REPLAY
     switch: Callable[..., int]
 
     @extend_schema(request=None, responses={200: SubscriptionSerializer})
