@@ -16,6 +16,7 @@ from django.apps import apps as django_apps
 
 from apps.accounts.scopes import InvalidScopeError, MissingScopeError, UndeclaredScopeError
 from apps.accounts.services import InvalidApiKeyError
+from apps.accounts.topics import InvalidTopicPatternError, TopicNotVisibleError
 from apps.core.api.parsers import RequestTooLargeError
 from apps.core.api.problems import PROBLEM_CONTENT_TYPE, problem_body, problem_exception_handler
 from apps.core.consumers import UnknownConsumerError
@@ -68,6 +69,8 @@ ERRORS: list[tuple[SwitchboardError, int, str, str, dict[str, Any], dict[str, st
         {},
     ),
     (InvalidScopeError("Unknown scope x."), 400, "invalid-scope", "Unknown scope", {}, {}),
+    (InvalidTopicPatternError("Topic pattern 'A'."), 400, "invalid-topic-pattern", "Invalid topic pattern", {}, {}),
+    (TopicNotVisibleError("orders.created"), 404, "unknown-topic", "Unknown topic", {}, {}),
     (UnsafeRedisError("Refusing to start."), 503, "unsafe-redis", "Redis may lose messages", {}, {}),
     (
         InvalidApiKeyError("Unknown or revoked API key."),

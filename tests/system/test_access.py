@@ -8,7 +8,9 @@ import pytest
 from apps.accounts.scopes import SCOPE_NAMES, Scope
 from apps.accounts.services import api_key_create
 from apps.core.api.problems import PROBLEM_CONTENT_TYPE
+from apps.topology.models import Subscription
 from tests.accounts.endpoints import api_endpoints
+from tests.deadletters.builders import dead_letter
 from tests.harness.stack import WebServer
 from tests.system.api import CLIENT_TIMEOUT
 
@@ -25,9 +27,12 @@ def scoped_keys(transactional_db: None) -> dict[str, str]:
     return {scope: api_key_create(name=f"only-{scope}", scopes=[scope])[1] for scope in SCOPE_NAMES}
 
 
-def _call(http: httpx.Client, method: str, path: str, raw_key: str | None) -> httpx.Response:
+def _call(
+    http: httpx.Client, method: str, path: str, raw_key: str | None, body: dict[str, object] | None = None
+) -> httpx.Response:
     headers = {"Authorization": f"Bearer {raw_key}"} if raw_key else {}
-    body: dict[str, object] | None = {} if method in {"POST", "PUT", "PATCH", "DELETE"} else None
+    if body is None and method in {"POST", "PUT", "PATCH", "DELETE"}:
+        body = {}
     return http.request(method, path, json=body, headers=headers)
 
 
@@ -53,3 +58,31 @@ def test_each_endpoint_refuses_each_key_without_its_scope(http: httpx.Client, sc
 def test_each_endpoint_answers_401_without_a_key(http: httpx.Client) -> None:
     statuses = {str(e): _call(http, e.method, e.path(), None).status_code for e in api_endpoints()}
     assert set(statuses.values()) == {401}, statuses
+
+
+def test_each_endpoint_hides_the_topics_outside_the_key(http: httpx.Client, api_key: str) -> None:
+    """A key limited to `payments.*` gets 404 for everything of orders.created, and empty lists."""
+    message_id = _call(http, "POST", "/api/v1/topics/orders.created/messages", api_key, {"payload": {}}).json()["id"]
+    dead = dead_letter(Subscription.objects.get(name="billing-charge")).pk
+    bodies: dict[str, dict[str, object]] = {
+        "topic-messages": {"payload": {}},
+        "topic-messages-batch": {"messages": [{"payload": {}}]},
+        "dead-letter-list": {"ids": [dead]},
+        "dead-letter-replay": {"ids": [dead]},
+    }
+    restricted = api_key_create(name="payments", scopes=[Scope.ADMIN], topic_patterns=["payments.*"])[1]
+    wrong: list[str] = []
+    for endpoint in api_endpoints():
+        path = endpoint.path(message_id=message_id, dead_letter_id=dead)
+        response = _call(http, endpoint.method, path, restricted, bodies.get(endpoint.url_name))
+        if endpoint.method == "GET" and not endpoint.kwargs:
+            body = response.json()
+            found = body.get("count", 0) if isinstance(body, dict) else len(body)
+            if (response.status_code, found) != (200, 0):
+                wrong.append(f"{endpoint}: {response.status_code} {response.text}")
+        elif response.status_code != 404:
+            wrong.append(f"{endpoint}: {response.status_code} {response.text}")
+    assert wrong == []
+    # The same objects are there for a key that may see them.
+    assert _call(http, "GET", f"/api/v1/dead-letters/{dead}", api_key).status_code == 200
+    assert _call(http, "GET", f"/api/v1/messages/{message_id}", api_key).status_code == 200

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.scopes import Scope
+from apps.accounts.topics import visible_topics
 from apps.topology import selectors, services
 from apps.topology.api.serializers import SubscriptionSerializer
 from apps.topology.models import Subscription
@@ -24,8 +25,8 @@ def _render(subscriptions: list[Subscription], *, many: bool, **extra: object) -
     return Response({**serializer.data, **extra} if extra else serializer.data)
 
 
-def _subscription(name: str) -> Subscription:
-    subscription = selectors.subscription_get(name=name)
+def _subscription(request: Request, name: str) -> Subscription:
+    subscription = selectors.subscription_get(name=name, topics=visible_topics(request))
     if subscription is None:
         raise selectors.UnknownSubscriptionError(name)
     return subscription
@@ -36,7 +37,7 @@ class SubscriptionListView(APIView):
 
     @extend_schema(responses={200: SubscriptionSerializer(many=True)})
     def get(self, request: Request) -> Response:
-        return _render(list(Subscription.objects.select_related("topic")), many=True)
+        return _render(selectors.subscriptions_list(topics=visible_topics(request)), many=True)
 
 
 class SubscriptionDetailView(APIView):
@@ -44,7 +45,7 @@ class SubscriptionDetailView(APIView):
 
     @extend_schema(responses={200: SubscriptionSerializer})
     def get(self, request: Request, name: str) -> Response:
-        return _render([_subscription(name)], many=False)
+        return _render([_subscription(request, name)], many=False)
 
 
 class _SubscriptionSwitchView(APIView):
@@ -55,7 +56,7 @@ class _SubscriptionSwitchView(APIView):
 
     @extend_schema(request=None, responses={200: SubscriptionSerializer})
     def post(self, request: Request, name: str) -> Response:
-        subscription = _subscription(name)
+        subscription = _subscription(request, name)
         confirmed = type(self).switch(subscription=subscription)
         return _render([subscription], many=False, workers_confirmed=confirmed)
 
