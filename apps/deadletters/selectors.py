@@ -88,6 +88,8 @@ def dead_letters_page(*, dead_letters: QuerySet[DeadLetter]) -> QuerySet[DeadLet
 
 def dead_letter_get(*, dead_letter_id: int, topics: TopicAccess = ALL_TOPICS) -> DeadLetter | None:
     """Return one dead letter of `topics` with its subscription and the deliveries replayed from it, or None."""
+    if not 0 < dead_letter_id < 2**63:  # no such id; SQLite cannot even compare a larger integer
+        return None
     replays = Prefetch("replays", queryset=Delivery.objects.select_related("subscription").order_by("pk"))
     dead_letters = topics.filter(DeadLetter.objects.all(), "topic")
     return dead_letters.select_related("subscription").prefetch_related(replays).filter(pk=dead_letter_id).first()

@@ -21,6 +21,7 @@ from apps.core.api.parsers import RequestTooLargeError
 from apps.core.api.problems import PROBLEM_CONTENT_TYPE, problem_body, problem_exception_handler
 from apps.core.consumers import UnknownConsumerError
 from apps.core.errors import PermanentError, RetryableError, SwitchboardError
+from apps.core.json_input import UnacceptableJsonError
 from apps.core.readiness import UnsafeRedisError
 from apps.deadletters.selectors import InvalidFilterError, UnknownDeadLetterError
 from apps.deadletters.services import InvalidReplayRateError
@@ -71,6 +72,14 @@ ERRORS: list[tuple[SwitchboardError, int, str, str, dict[str, Any], dict[str, st
     (InvalidScopeError("Unknown scope x."), 400, "invalid-scope", "Unknown scope", {}, {}),
     (InvalidTopicPatternError("Topic pattern 'A'."), 400, "invalid-topic-pattern", "Invalid topic pattern", {}, {}),
     (TopicNotVisibleError("orders.created"), 404, "unknown-topic", "Unknown topic", {}, {}),
+    (
+        UnacceptableJsonError("payload.a", "Nested deeper than 64 levels."),
+        400,
+        "unacceptable-json",
+        "JSON value not accepted",
+        {"errors": {"payload.a": ["Nested deeper than 64 levels."]}},
+        {},
+    ),
     (UnsafeRedisError("Refusing to start."), 503, "unsafe-redis", "Redis may lose messages", {}, {}),
     (
         InvalidApiKeyError("Unknown or revoked API key."),

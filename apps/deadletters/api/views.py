@@ -25,6 +25,9 @@ from apps.deadletters.api.serializers import (
 )
 from apps.deadletters.filters import DeadLetterFilterSet
 
+# Beyond a 64-bit integer the database cannot take an OFFSET (SQLite fails outright).
+MAX_OFFSET = 2**63 - 1
+
 
 class DeadLetterPagination(LimitOffsetPagination):
     """limit/offset paging that refuses a malformed or out-of-range value instead of ignoring it."""
@@ -36,7 +39,7 @@ class DeadLetterPagination(LimitOffsetPagination):
         return _bounded_int(request, self.limit_query_param, default=self.default_limit, low=1, high=self.max_limit)
 
     def get_offset(self, request: Request) -> int:
-        return _bounded_int(request, self.offset_query_param, default=0, low=0, high=None)
+        return _bounded_int(request, self.offset_query_param, default=0, low=0, high=MAX_OFFSET)
 
 
 def _bounded_int(request: Request, name: str, *, default: int, low: int, high: int | None) -> int:
