@@ -17,7 +17,7 @@ URL = "/api/v1/topics/orders.created/messages"
 
 
 def _post(client: APIClient, path: str, body: str, **headers: Any) -> Any:
-    return client.generic("POST", path, body.encode(), content_type="application/json", **headers)
+    return client.generic("POST", path, body, content_type="application/json", **headers)
 
 
 @pytest.mark.parametrize(("name", "body"), BAD_MESSAGES + BAD_BODIES, ids=[n for n, _ in BAD_MESSAGES + BAD_BODIES])
