@@ -2,15 +2,17 @@
 
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.models import ApiKey
 from apps.accounts.scopes import scopes_parse
+from apps.accounts.topics import topic_patterns_parse
 from apps.core.errors import SwitchboardError
 
 KEY_PREFIX = "sb"
@@ -26,6 +28,42 @@ class InvalidApiKeyError(SwitchboardError):
     status = 401
     code = "authentication-failed"
     title = "Incorrect authentication credentials"
+
+
+class WeakApiKeyError(SwitchboardError):
+    """An operator-chosen key does not have the sb_<prefix>_<secret> form or enough entropy."""
+
+    status = 400
+    code = "weak-api-key"
+    title = "The API key is malformed or guessable"
+
+
+class InvalidDurationError(SwitchboardError):
+    status = 400
+    code = "invalid-duration"
+    title = "Invalid duration"
+
+
+# sb_<1-16 letters or digits>_<at least 32 URL-safe characters>, as api_key_generate makes them.
+CHOSEN_KEY_RE = re.compile(r"sb_[A-Za-z0-9]{1,16}_[A-Za-z0-9_-]{32,200}")
+CHOSEN_KEY_FORM = "sb_<prefix>_<secret>: a prefix of 1-16 letters or digits, a secret of 32+ random URL-safe characters"
+DURATION_RE = re.compile(r"(\d{1,5})([hdw])")
+DURATION_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+
+
+def api_key_check_chosen(*, raw_key: str) -> None:
+    """Refuse an operator-chosen key that is malformed or guessable (too short, too few distinct characters)."""
+    secret = raw_key.split("_", 2)[-1]
+    if not CHOSEN_KEY_RE.fullmatch(raw_key) or len(set(secret)) < 16:
+        raise WeakApiKeyError(f"expected {CHOSEN_KEY_FORM} (e.g. from `manage.py api_key_create`).")
+
+
+def duration_parse(text: str) -> timedelta:
+    """Read a duration like `12h`, `90d` or `4w`."""
+    match = DURATION_RE.fullmatch(text.strip())
+    if match is None:
+        raise InvalidDurationError(f"{text!r} is not a duration; write a number and h, d or w (e.g. 90d).")
+    return int(match.group(1)) * DURATION_UNITS[match.group(2)]
 
 
 def _hash(secret: str) -> str:
@@ -66,7 +104,7 @@ def api_key_create(
         prefix=prefix,
         secret_hash=_hash(secret),
         scopes=scopes_parse(scopes),
-        topic_patterns=list(topic_patterns),
+        topic_patterns=topic_patterns_parse(topic_patterns),
         expires_at=expires_at,
     )
     return api_key, raw_key
@@ -106,3 +144,17 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey:
 def api_key_revoke(*, api_key: ApiKey) -> None:
     api_key.revoked_at = timezone.now()
     api_key.save(update_fields=["revoked_at"])
+
+
+class UnknownApiKeyError(SwitchboardError):
+    status = 404
+    code = "unknown-api-key"
+    title = "Unknown API key"
+
+
+def api_key_get(*, name: str) -> ApiKey:
+    """Return the key named `name`, or raise UnknownApiKeyError."""
+    api_key = ApiKey.objects.filter(name=name).first()
+    if api_key is None:
+        raise UnknownApiKeyError(f"There is no API key named {name!r}.")
+    return api_key

@@ -15,7 +15,7 @@ import pytest
 from django.apps import apps as django_apps
 
 from apps.accounts.scopes import InvalidScopeError, MissingScopeError, UndeclaredScopeError
-from apps.accounts.services import InvalidApiKeyError
+from apps.accounts.services import InvalidApiKeyError, InvalidDurationError, UnknownApiKeyError, WeakApiKeyError
 from apps.accounts.topics import InvalidTopicPatternError, TopicNotVisibleError
 from apps.core.api.parsers import RequestTooLargeError
 from apps.core.api.problems import PROBLEM_CONTENT_TYPE, problem_body, problem_exception_handler
@@ -69,6 +69,16 @@ ERRORS: list[tuple[SwitchboardError, int, str, str, dict[str, Any], dict[str, st
         {},
         {},
     ),
+    (
+        WeakApiKeyError("expected sb_<prefix>_<secret>."),
+        400,
+        "weak-api-key",
+        "The API key is malformed or guessable",
+        {},
+        {},
+    ),
+    (InvalidDurationError("'x' is not a duration."), 400, "invalid-duration", "Invalid duration", {}, {}),
+    (UnknownApiKeyError("There is no API key named 'x'."), 404, "unknown-api-key", "Unknown API key", {}, {}),
     (InvalidScopeError("Unknown scope x."), 400, "invalid-scope", "Unknown scope", {}, {}),
     (InvalidTopicPatternError("Topic pattern 'A'."), 400, "invalid-topic-pattern", "Invalid topic pattern", {}, {}),
     (TopicNotVisibleError("orders.created"), 404, "unknown-topic", "Unknown topic", {}, {}),

@@ -31,7 +31,13 @@ class Command(SwitchboardCommand):
         stored = json.loads(credentials.read_text()) if credentials.exists() else {}
         username = os.environ.get("DJANGO_SUPERUSER_USERNAME") or stored.get("username") or "admin"
         password = os.environ.get("DJANGO_SUPERUSER_PASSWORD") or stored.get("password") or secrets.token_urlsafe(12)
-        raw_key = os.environ.get("SWITCHBOARD_API_KEY") or stored.get("api_key")
+        chosen_key = os.environ.get("SWITCHBOARD_API_KEY")
+        if chosen_key:
+            try:
+                services.api_key_check_chosen(raw_key=chosen_key)
+            except services.WeakApiKeyError as exc:
+                raise CommandError(f"SWITCHBOARD_API_KEY is not usable: {exc}") from exc
+        raw_key = chosen_key or stored.get("api_key")
         metrics_token = (
             os.environ.get("SWITCHBOARD_METRICS_TOKEN") or stored.get("metrics_token") or secrets.token_urlsafe(24)
         )
