@@ -47,7 +47,7 @@ def topology(system: str) -> dict[str, str]:
 
     spec = topology_parse(TOPOLOGIES[system], source=f"bench topology ({system})")
     topology_services.topology_sync(spec=spec)
-    _, raw_key = account_services.api_key_create(name=f"bench-{system}")
+    _, raw_key = account_services.api_key_create(name=f"bench-{system}", scopes=["admin"])
     return {"api_key": raw_key}
 
 

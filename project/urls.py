@@ -32,3 +32,7 @@ urlpatterns = [
     path("dashboard/", include("apps.monitoring.dashboard_urls")),
     path("demo/", include("apps.demo.urls")),
 ]
+
+# Under /api/ every error is problem details, also those Django answers itself.
+handler404 = "apps.core.views.not_found"
+handler500 = "apps.core.views.server_error"

@@ -18,8 +18,8 @@ def api_client() -> APIClient:
 
 @pytest.fixture
 def api_key(db: None) -> str:
-    """Create an active API key and return its raw form (sb_<prefix>_<secret>)."""
-    _, raw_key = api_key_create(name="tests")
+    """Create an active API key with the `admin` scope (every scope) and return its raw form (sb_<prefix>_<secret>)."""
+    _, raw_key = api_key_create(name="tests", scopes=["admin"])
     return raw_key
 
 

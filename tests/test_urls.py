@@ -29,3 +29,14 @@ def test_api_docs_are_served_from_the_sidecar_not_a_cdn(client: Client) -> None:
     assert "unpkg.com" not in html
     external = re.findall(r"""(?:src|href)=["'](https?://[^"']+)""", html)
     assert external == []
+
+
+def test_openapi_schema_names_the_scope_of_each_operation(client: Client) -> None:
+    schema = yaml.safe_load(client.get("/api/schema/").content)
+
+    publish = schema["paths"]["/api/v1/topics/{topic}/messages"]["post"]
+    purge = schema["paths"]["/api/v1/dead-letters"]["delete"]
+    assert (publish["x-required-scope"], purge["x-required-scope"]) == ("publish", "purge")
+    assert "Requires an API key with the `purge` scope" in purge["description"]
+    operations = [op for item in schema["paths"].values() for op in item.values() if isinstance(op, dict)]
+    assert all("x-required-scope" in op for op in operations)

@@ -1,6 +1,7 @@
-"""API keys: a public prefix to find the key, and a SHA-256 hash of the secret."""
+"""API keys: a public prefix to find the key, a SHA-256 hash of the secret, scopes and topics."""
 
 from django.db import models
+from django.utils import timezone
 
 
 class ApiKey(models.Model):
@@ -10,6 +11,11 @@ class ApiKey(models.Model):
     secret_hash = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # What the key may do (apps.accounts.scopes.Scope values; `admin` implies every scope).
+    scopes = models.JSONField(default=list, blank=True)
+    # Topic name globs (`orders.*`) the key may reach; empty: every topic.
+    topic_patterns = models.JSONField(default=list, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "API key"
@@ -19,7 +25,7 @@ class ApiKey(models.Model):
 
     @property
     def is_active(self) -> bool:
-        return self.revoked_at is None
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())
 
     # DRF treats request.user as the authenticated principal.
     @property

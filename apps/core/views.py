@@ -1,6 +1,7 @@
 """Probes and fallbacks that belong to no domain app."""
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions
 from rest_framework.request import Request
@@ -8,6 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.core import readiness
+from apps.core.middleware import API_PREFIX, problem_json
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -34,3 +36,21 @@ class ApiNotFoundView(APIView):
         raise exceptions.NotFound(f"No API resource at {request.path}.")
 
     get = post = put = patch = delete = _not_found
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's 404 handler: problem details under /api/, Django's page elsewhere."""
+    if request.path.startswith(API_PREFIX):
+        return problem_json(
+            status=404, title="Not found", detail=f"No API resource at {request.path}.", code="not-found"
+        )
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """Django's 500 handler: problem details under /api/ (even in production, without details), a page elsewhere."""
+    if request.path.startswith(API_PREFIX):
+        return problem_json(
+            status=500, title="Internal Server Error", detail="The server failed; it has been logged.", code="error"
+        )
+    return defaults.server_error(request)

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db.models import Case, CharField, Count, Exists, OuterRef, Prefetch, Q, QuerySet, Value, When
 
+from apps.accounts.topics import ALL_TOPICS, TopicAccess
 from apps.core.errors import SwitchboardError
 from apps.deadletters.filters import FILTER_NAMES, DeadLetterFilterSet
 from apps.deadletters.models import DeadLetter
@@ -35,12 +36,13 @@ class UnknownDeadLetterError(SwitchboardError):
     title = "Unknown dead letter"
 
 
-def dead_letters_filter(*, filters: Mapping[str, object]) -> QuerySet[DeadLetter]:
-    """Return the dead letters matching every filter, newest first.
+def dead_letters_filter(*, filters: Mapping[str, object], topics: TopicAccess = ALL_TOPICS) -> QuerySet[DeadLetter]:
+    """Return the dead letters of `topics` matching every filter, newest first.
 
     Values are strings as in a query string; `replayed` may also be a JSON boolean. An
     empty mapping matches every dead letter. Raise InvalidFilterError naming each unknown
-    filter, blank or malformed value, and each subscription or topic that does not exist.
+    filter, blank or malformed value, and each subscription or topic that does not exist
+    (or is outside `topics`: the same answer, so a restricted key learns no names).
     """
     errors: dict[str, list[str]] = {}
     data: dict[str, str] = {}
@@ -55,7 +57,12 @@ def dead_letters_filter(*, filters: Mapping[str, object]) -> QuerySet[DeadLetter
             errors[name] = ["May not be blank; leave the filter out instead."]
         else:
             data[name] = value
-    filterset = DeadLetterFilterSet(data=data, queryset=DeadLetter.objects.order_by("-created_at", "-pk"))
+    queryset = topics.filter(DeadLetter.objects.order_by("-created_at", "-pk"), "topic")
+    filterset = DeadLetterFilterSet(data=data, queryset=queryset)
+    subscriptions, known_topics = filterset.filters["subscription"], filterset.filters["topic"]
+    # The filters name only subscriptions and topics the key may see: others are "unknown", not revealed.
+    subscriptions.queryset = topics.filter(subscriptions.queryset, "topic__name")
+    known_topics.queryset = topics.filter(known_topics.queryset, "name")
     if not filterset.is_valid():
         errors.update({name: [str(message) for message in messages] for name, messages in filterset.errors.items()})
     if errors:
@@ -63,14 +70,14 @@ def dead_letters_filter(*, filters: Mapping[str, object]) -> QuerySet[DeadLetter
     return filterset.qs
 
 
-def dead_letters_with_ids(*, ids: Iterable[int]) -> QuerySet[DeadLetter]:
-    return DeadLetter.objects.filter(pk__in=list(ids)).order_by("-created_at", "-pk")
+def dead_letters_with_ids(*, ids: Iterable[int], topics: TopicAccess = ALL_TOPICS) -> QuerySet[DeadLetter]:
+    return topics.filter(DeadLetter.objects.filter(pk__in=list(ids)), "topic").order_by("-created_at", "-pk")
 
 
-def dead_letters_missing(*, ids: Iterable[int]) -> list[int]:
-    """Return, in order, the ids among `ids` that name no dead letter."""
+def dead_letters_missing(*, ids: Iterable[int], topics: TopicAccess = ALL_TOPICS) -> list[int]:
+    """Return, in order, the ids among `ids` that name no dead letter of `topics`."""
     wanted = sorted(set(ids))
-    found = set(DeadLetter.objects.filter(pk__in=wanted).values_list("pk", flat=True))
+    found = set(topics.filter(DeadLetter.objects.filter(pk__in=wanted), "topic").values_list("pk", flat=True))
     return [pk for pk in wanted if pk not in found]
 
 
@@ -79,10 +86,13 @@ def dead_letters_page(*, dead_letters: QuerySet[DeadLetter]) -> QuerySet[DeadLet
     return dead_letters.select_related("subscription").defer("payload", "attributes")
 
 
-def dead_letter_get(*, dead_letter_id: int) -> DeadLetter | None:
-    """Return one dead letter with its subscription and the deliveries replayed from it, or None."""
+def dead_letter_get(*, dead_letter_id: int, topics: TopicAccess = ALL_TOPICS) -> DeadLetter | None:
+    """Return one dead letter of `topics` with its subscription and the deliveries replayed from it, or None."""
+    if not 0 < dead_letter_id < 2**63:  # no such id; SQLite cannot even compare a larger integer
+        return None
     replays = Prefetch("replays", queryset=Delivery.objects.select_related("subscription").order_by("pk"))
-    return DeadLetter.objects.select_related("subscription").prefetch_related(replays).filter(pk=dead_letter_id).first()
+    dead_letters = topics.filter(DeadLetter.objects.all(), "topic")
+    return dead_letters.select_related("subscription").prefetch_related(replays).filter(pk=dead_letter_id).first()
 
 
 class ReplayOutcome(StrEnum):

@@ -78,7 +78,7 @@ def idempotency_key_claim(*, scope: str, key: str, fields: dict[str, Any]) -> Id
     The claim commits at once. Raise IdempotencyKeyReusedError or IdempotencyKeyInFlightError for
     a key used with another request or still being processed.
     """
-    if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
+    if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH or "\x00" in key:
         raise InvalidMessageError(
             f"The idempotency key must be 1 to {MAX_KEY_LENGTH} characters.", field="idempotency_key"
         )

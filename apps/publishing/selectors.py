@@ -2,6 +2,7 @@
 
 import uuid
 
+from apps.accounts.topics import ALL_TOPICS, TopicAccess
 from apps.core.errors import SwitchboardError
 from apps.publishing.models import Message
 
@@ -17,10 +18,10 @@ class UnknownMessageError(SwitchboardError):
         super().__init__(f"There is no message {message_id}.")
 
 
-def message_get(*, message_id: uuid.UUID) -> Message | None:
-    """Return the message with its topic and deliveries (and their subscriptions) loaded."""
+def message_get(*, message_id: uuid.UUID, topics: TopicAccess = ALL_TOPICS) -> Message | None:
+    """Return the message, if its topic is among `topics`, with its topic and deliveries (and their subscriptions)."""
     return (
-        Message.objects.select_related("topic")
+        topics.filter(Message.objects.select_related("topic"), "topic__name")
         .prefetch_related("deliveries__subscription")
         .filter(pk=message_id)
         .first()

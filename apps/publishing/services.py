@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.core import telemetry
+from apps.core.json_input import UnacceptableJsonError, json_value_check, text_check
 from apps.core.sql import rows_insert
 from apps.delivery import routing
 from apps.publishing import idempotency
@@ -171,6 +172,7 @@ def _messages_insert(messages: list[Message]) -> None:
 
 MESSAGE_FIELDS = {"payload", "attributes", "key", "delay_seconds", "deliver_at", "ttl_seconds"}
 MAX_DELAY_SECONDS = 366 * 24 * 3600
+MAX_TTL_SECONDS = 10 * 366 * 24 * 3600
 
 
 def _timing(
@@ -195,8 +197,14 @@ def _timing(
             raise InvalidMessageError("deliver_at must be within a year.", field="deliver_at")
     expires_at = None
     if ttl_seconds is not None:
-        if not isinstance(ttl_seconds, int | float) or isinstance(ttl_seconds, bool) or ttl_seconds <= 0:
-            raise InvalidMessageError("ttl_seconds must be a positive number.", field="ttl_seconds")
+        if (
+            not isinstance(ttl_seconds, int | float)
+            or isinstance(ttl_seconds, bool)
+            or not (0 < ttl_seconds <= MAX_TTL_SECONDS)
+        ):
+            raise InvalidMessageError(
+                f"ttl_seconds must be a positive number of at most {MAX_TTL_SECONDS}.", field="ttl_seconds"
+            )
         expires_at = now + timedelta(seconds=ttl_seconds)
     return Timing(deliver_at=deliver_at if deliver_at and deliver_at > now else None, expires_at=expires_at)
 
@@ -246,12 +254,25 @@ def _validated_attributes(attributes: Mapping[str, str] | None) -> dict[str, str
             raise InvalidMessageError(
                 f"Attribute {name!r} must be a non-empty name with a string value.", field="attributes"
             )
+        _check_text(name, f"attributes.{name}")
+        _check_text(value, f"attributes.{name}")
     return dict(attributes)
+
+
+def _check_text(value: str, path: str) -> None:
+    try:
+        text_check(value, path)
+    except UnacceptableJsonError as exc:
+        raise InvalidMessageError(errors=exc.errors) from exc
 
 
 def _check_payload(payload: Any) -> None:
     if payload is None:
         raise InvalidMessageError("The payload must not be null.", field="payload")
+    try:
+        json_value_check(payload, path="payload")
+    except UnacceptableJsonError as exc:
+        raise InvalidMessageError(errors=exc.errors) from exc
     try:
         # orjson refuses non-string object keys (which json.dumps would silently turn into
         # strings); json.dumps, as the database stores it, refuses NaN, Infinity, dates.
@@ -267,3 +288,5 @@ def _check_payload(payload: Any) -> None:
 def _check_key(key: str | None) -> None:
     if key is not None and (not isinstance(key, str) or len(key) > MAX_KEY_LENGTH):
         raise InvalidMessageError(f"The key must be a string of at most {MAX_KEY_LENGTH} characters.", field="key")
+    if key is not None:
+        _check_text(key, "key")

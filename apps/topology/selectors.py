@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from django.db.models import Count, Max
 from django.db.models.signals import post_delete, post_save
 
+from apps.accounts.topics import ALL_TOPICS, TopicAccess
 from apps.core.errors import SwitchboardError
 from apps.core.redis import redis_client
 from apps.topology.models import Subscription, Topic
@@ -139,8 +140,14 @@ def queue_depths(*, queues: list[str]) -> dict[str, int]:
     return dict(zip(queues, (int(n) for n in pipe.execute()), strict=True))
 
 
-def subscription_get(*, name: str) -> Subscription | None:
-    return Subscription.objects.select_related("topic").filter(name=name).first()
+def subscription_get(*, name: str, topics: TopicAccess = ALL_TOPICS) -> Subscription | None:
+    """Return the subscription named `name` if its topic is among `topics`, else None."""
+    return topics.filter(Subscription.objects.select_related("topic"), "topic__name").filter(name=name).first()
+
+
+def subscriptions_list(*, topics: TopicAccess = ALL_TOPICS) -> list[Subscription]:
+    """Return the subscriptions of `topics`, in name order."""
+    return list(topics.filter(Subscription.objects.select_related("topic"), "topic__name").order_by("name"))
 
 
 def subscription_batch_sizes() -> dict[str, int]:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from apps.accounts.models import ApiKey
 from apps.accounts.services import InvalidApiKeyError, api_key_authenticate
@@ -74,15 +75,15 @@ def test_second_run_reuses_the_admin_and_prints_the_same_key(tmp_path: Path) -> 
 def test_environment_chooses_username_password_and_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DJANGO_SUPERUSER_USERNAME", "ops")
     monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "correct-horse-battery")
-    monkeypatch.setenv("SWITCHBOARD_API_KEY", "sb_localdev_s3cret_with_underscores")
+    monkeypatch.setenv("SWITCHBOARD_API_KEY", "sb_localdev_S3cret_with_underscores-AbCdEfGhIjKlMnOpQr")
 
     printed = _bootstrap(tmp_path / "credentials.json")
 
-    assert printed == ("ops", "correct-horse-battery", "sb_localdev_s3cret_with_underscores")
+    assert printed == ("ops", "correct-horse-battery", "sb_localdev_S3cret_with_underscores-AbCdEfGhIjKlMnOpQr")
     user = get_user_model().objects.get()
     assert user.username == "ops"
     assert user.check_password("correct-horse-battery")
-    key = api_key_authenticate(raw_key="sb_localdev_s3cret_with_underscores")
+    key = api_key_authenticate(raw_key="sb_localdev_S3cret_with_underscores-AbCdEfGhIjKlMnOpQr")
     assert (key.name, key.prefix) == ("local", "localdev")
 
 
@@ -90,17 +91,17 @@ def test_environment_overrides_what_an_earlier_run_stored(tmp_path: Path, monkey
     credentials = tmp_path / "credentials.json"
     _, _, old_key = _bootstrap(credentials)
     monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "a-new-password-1")
-    monkeypatch.setenv("SWITCHBOARD_API_KEY", "sb_newprefix_newsecret")
+    monkeypatch.setenv("SWITCHBOARD_API_KEY", "sb_newprefix_NewSecretAbCdEfGhIjKlMnOpQrStUvWxYz0123")
 
     printed = _bootstrap(credentials)
 
-    assert printed == ("admin", "a-new-password-1", "sb_newprefix_newsecret")
+    assert printed == ("admin", "a-new-password-1", "sb_newprefix_NewSecretAbCdEfGhIjKlMnOpQrStUvWxYz0123")
     assert get_user_model().objects.get().check_password("a-new-password-1")
     assert ApiKey.objects.count() == 1
-    assert api_key_authenticate(raw_key="sb_newprefix_newsecret").name == "local"
+    assert api_key_authenticate(raw_key="sb_newprefix_NewSecretAbCdEfGhIjKlMnOpQrStUvWxYz0123").name == "local"
     with pytest.raises(InvalidApiKeyError, match="Unknown or revoked API key"):
         api_key_authenticate(raw_key=old_key)
-    assert json.loads(credentials.read_text())["api_key"] == "sb_newprefix_newsecret"
+    assert json.loads(credentials.read_text())["api_key"] == "sb_newprefix_NewSecretAbCdEfGhIjKlMnOpQrStUvWxYz0123"
 
 
 def test_run_without_the_credentials_file_still_prints_a_working_key(tmp_path: Path) -> None:
@@ -129,3 +130,24 @@ def test_the_metrics_token_is_generated_once_kept_and_printed(tmp_path: Path, mo
     monkeypatch.setenv("SWITCHBOARD_METRICS_TOKEN", "chosen-by-the-operator")
     call_command("bootstrap_local", credentials=credentials, stdout=io.StringIO())
     assert json.loads(credentials.read_text())["metrics_token"] == "chosen-by-the-operator"
+
+
+def test_the_local_key_has_admin(tmp_path: Path) -> None:
+    _, _, raw_key = _bootstrap(tmp_path / "credentials.json")
+
+    assert api_key_authenticate(raw_key=raw_key).scopes == ["admin"]
+
+
+@pytest.mark.parametrize("chosen", ["sb_a_short", "not-a-key", "sb_a_" + "a" * 40, "sb_bad/prefix_" + "Ab1" * 12])
+def test_a_weak_or_malformed_chosen_key_is_one_line_naming_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chosen: str
+) -> None:
+    monkeypatch.setenv("SWITCHBOARD_API_KEY", chosen)
+
+    with pytest.raises(CommandError) as info:
+        call_command("bootstrap_local", credentials=tmp_path / "credentials.json", stdout=io.StringIO())
+
+    message = str(info.value)
+    assert message.startswith("SWITCHBOARD_API_KEY is not usable: expected sb_<prefix>_<secret>")
+    assert "\n" not in message
+    assert not ApiKey.objects.exists()

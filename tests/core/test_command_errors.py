@@ -52,7 +52,8 @@ def test_bootstrap_local_with_a_malformed_key_is_a_command_error_naming_its_sour
     with pytest.raises(CommandError) as info:
         call_command("bootstrap_local", credentials=tmp_path / "credentials.json", stdout=io.StringIO())
     assert str(info.value) == (
-        "The API key in SWITCHBOARD_API_KEY is not valid: API keys look like sb_<prefix>_<secret>."
+        "SWITCHBOARD_API_KEY is not usable: expected sb_<prefix>_<secret>: a prefix of 1-16 letters or digits,"
+        " a secret of 32+ random URL-safe characters (e.g. from `manage.py api_key_create`)."
     )
 
 

@@ -14,11 +14,14 @@ from typing import Any
 import pytest
 from django.apps import apps as django_apps
 
-from apps.accounts.services import InvalidApiKeyError
+from apps.accounts.scopes import InvalidScopeError, MissingScopeError, UndeclaredScopeError
+from apps.accounts.services import InvalidApiKeyError, InvalidDurationError, UnknownApiKeyError, WeakApiKeyError
+from apps.accounts.topics import InvalidTopicPatternError, TopicNotVisibleError
 from apps.core.api.parsers import RequestTooLargeError
 from apps.core.api.problems import PROBLEM_CONTENT_TYPE, problem_body, problem_exception_handler
 from apps.core.consumers import UnknownConsumerError
 from apps.core.errors import PermanentError, RetryableError, SwitchboardError
+from apps.core.json_input import UnacceptableJsonError
 from apps.core.readiness import UnsafeRedisError
 from apps.deadletters.selectors import InvalidFilterError, UnknownDeadLetterError
 from apps.deadletters.services import InvalidReplayRateError
@@ -48,6 +51,43 @@ ERRORS: list[tuple[SwitchboardError, int, str, str, dict[str, Any], dict[str, st
         "request-too-large",
         "The request body is larger than allowed",
         {},
+        {},
+    ),
+    (
+        MissingScopeError("purge"),
+        403,
+        "missing-scope",
+        "The API key lacks the required scope",
+        {"required_scope": "purge"},
+        {},
+    ),
+    (
+        UndeclaredScopeError("V declares no required_scope for GET."),
+        403,
+        "scope-not-declared",
+        "The operation declares no scope",
+        {},
+        {},
+    ),
+    (
+        WeakApiKeyError("expected sb_<prefix>_<secret>."),
+        400,
+        "weak-api-key",
+        "The API key is malformed or guessable",
+        {},
+        {},
+    ),
+    (InvalidDurationError("'x' is not a duration."), 400, "invalid-duration", "Invalid duration", {}, {}),
+    (UnknownApiKeyError("There is no API key named 'x'."), 404, "unknown-api-key", "Unknown API key", {}, {}),
+    (InvalidScopeError("Unknown scope x."), 400, "invalid-scope", "Unknown scope", {}, {}),
+    (InvalidTopicPatternError("Topic pattern 'A'."), 400, "invalid-topic-pattern", "Invalid topic pattern", {}, {}),
+    (TopicNotVisibleError("orders.created"), 404, "unknown-topic", "Unknown topic", {}, {}),
+    (
+        UnacceptableJsonError("payload.a", "Nested deeper than 64 levels."),
+        400,
+        "unacceptable-json",
+        "JSON value not accepted",
+        {"errors": {"payload.a": ["Nested deeper than 64 levels."]}},
         {},
     ),
     (UnsafeRedisError("Refusing to start."), 503, "unsafe-redis", "Redis may lose messages", {}, {}),

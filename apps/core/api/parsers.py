@@ -1,4 +1,5 @@
-"""A JSON parser that refuses oversized bodies before reading them and parses with orjson."""
+"""A JSON parser that refuses oversized bodies before reading them, parses with orjson, and refuses
+what cannot be kept as sent (apps.core.json_input)."""
 
 from collections.abc import Mapping
 from typing import IO, Any
@@ -8,6 +9,7 @@ from django.conf import settings
 from rest_framework import exceptions, parsers
 
 from apps.core.errors import SwitchboardError
+from apps.core.json_input import integers_exact_check, json_value_check
 
 
 class RequestTooLargeError(SwitchboardError):
@@ -32,6 +34,9 @@ class JSONParser(parsers.JSONParser):
         if len(body) > limit:
             raise RequestTooLargeError(f"The request body has more than {limit} bytes.")
         try:
-            return orjson.loads(body)
+            parsed = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise exceptions.ParseError(f"The request body is not valid JSON: {exc}") from exc
+        json_value_check(parsed)
+        integers_exact_check(body, parsed)
+        return parsed

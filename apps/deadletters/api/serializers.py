@@ -4,7 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from apps.core.api.serializers import StrictSerializer
+from apps.core.api.serializers import StrictFloatField, StrictIntegerField, StrictSerializer
 from apps.core.errors import error_summary
 from apps.deadletters.filters import FILTER_NAMES
 from apps.deadletters.models import DeadLetter
@@ -73,9 +73,7 @@ class DeadLetterDetailSerializer(DeadLetterSummarySerializer):
 class DeadLetterSelectionSerializer(StrictSerializer):
     """Which dead letters to act on: `ids`, or a `filter` (`{}` with `"all": true` for all)."""
 
-    ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), min_length=1, max_length=MAX_IDS, required=False
-    )
+    ids = serializers.ListField(child=StrictIntegerField(min_value=1), min_length=1, max_length=MAX_IDS, required=False)
     filter = serializers.DictField(
         required=False, help_text=f"The list's filters: {', '.join(FILTER_NAMES)}. {{}} with all=true means all."
     )
@@ -97,7 +95,7 @@ class DeadLetterSelectionSerializer(StrictSerializer):
 
 
 class DeadLetterReplayRequestSerializer(DeadLetterSelectionSerializer):
-    rate_per_second = serializers.FloatField(
+    rate_per_second = StrictFloatField(
         required=False,
         default=DEFAULT_REPLAY_RATE_PER_SECOND,
         max_value=MAX_REPLAY_RATE_PER_SECOND,
@@ -124,7 +122,7 @@ class ReplayReportSerializer(serializers.Serializer):
     rerouted = serializers.IntegerField(help_text="Unroutable messages that reached a subscription this time.")
     still_unroutable = serializers.IntegerField(help_text="Unroutable messages that still reached none.")
     skipped = ReplaySkippedSerializer()
-    rate_per_second = serializers.FloatField()
+    rate_per_second = StrictFloatField()
     last_due_at = serializers.DateTimeField(allow_null=True, help_text="When the last replayed delivery is due.")
 
 

@@ -11,6 +11,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.scopes import Scope
+from apps.accounts.topics import visible_topics
 from apps.deadletters import selectors, services
 from apps.deadletters.api.serializers import (
     DeadLetterDetailSerializer,
@@ -23,6 +25,9 @@ from apps.deadletters.api.serializers import (
 )
 from apps.deadletters.filters import DeadLetterFilterSet
 
+# Beyond a 64-bit integer the database cannot take an OFFSET (SQLite fails outright).
+MAX_OFFSET = 2**63 - 1
+
 
 class DeadLetterPagination(LimitOffsetPagination):
     """limit/offset paging that refuses a malformed or out-of-range value instead of ignoring it."""
@@ -34,7 +39,7 @@ class DeadLetterPagination(LimitOffsetPagination):
         return _bounded_int(request, self.limit_query_param, default=self.default_limit, low=1, high=self.max_limit)
 
     def get_offset(self, request: Request) -> int:
-        return _bounded_int(request, self.offset_query_param, default=0, low=0, high=None)
+        return _bounded_int(request, self.offset_query_param, default=0, low=0, high=MAX_OFFSET)
 
 
 def _bounded_int(request: Request, name: str, *, default: int, low: int, high: int | None) -> int:
@@ -66,29 +71,30 @@ def _query_filters(params: QueryDict) -> dict[str, str]:
     return {name: params.getlist(name)[0] for name in params if name not in PAGING_PARAMS}
 
 
-def _filtered(filters: dict[str, Any], *, field: str | None = None) -> QuerySet[Any]:
-    """Return the dead letters matching `filters`; errors are named under `field` when the body has one."""
+def _filtered(request: Request, filters: dict[str, Any], *, field: str | None = None) -> QuerySet[Any]:
+    """Return the dead letters the key sees matching `filters`; errors are named under `field` when the body has one."""
     try:
-        return selectors.dead_letters_filter(filters=filters)
+        return selectors.dead_letters_filter(filters=filters, topics=visible_topics(request))
     except selectors.InvalidFilterError as exc:
         if field is None:
             raise
         raise selectors.InvalidFilterError({field: exc.errors}) from exc
 
 
-def _selected(selection: dict[str, Any]) -> QuerySet[Any]:
-    """Return the dead letters a validated selection names; every id must exist."""
+def _selected(request: Request, selection: dict[str, Any]) -> QuerySet[Any]:
+    """Return the dead letters a validated selection names; every id must exist (and be visible to the key)."""
+    topics = visible_topics(request)
     if "ids" not in selection:
-        return _filtered(selection["filter"], field="filter")
-    missing = selectors.dead_letters_missing(ids=selection["ids"])
+        return _filtered(request, selection["filter"], field="filter")
+    missing = selectors.dead_letters_missing(ids=selection["ids"], topics=topics)
     if missing:
         shown = ", ".join(map(str, missing[:20])) + (f" and {len(missing) - 20} more" if len(missing) > 20 else "")
         raise selectors.UnknownDeadLetterError(errors={"ids": [f"There is no dead letter with id {shown}."]})
-    return selectors.dead_letters_with_ids(ids=selection["ids"])
+    return selectors.dead_letters_with_ids(ids=selection["ids"], topics=topics)
 
 
-def _get_or_404(dead_letter_id: int) -> Any:
-    dead_letter = selectors.dead_letter_get(dead_letter_id=dead_letter_id)
+def _get_or_404(request: Request, dead_letter_id: int) -> Any:
+    dead_letter = selectors.dead_letter_get(dead_letter_id=dead_letter_id, topics=visible_topics(request))
     if dead_letter is None:
         raise selectors.UnknownDeadLetterError(f"There is no dead letter with id {dead_letter_id}.")
     return dead_letter
@@ -104,11 +110,13 @@ FILTER_PARAMETERS = [
 
 
 class DeadLetterListView(APIView):
+    required_scope = {"GET": Scope.REPLAY, "DELETE": Scope.PURGE}
+
     @extend_schema(
         operation_id="dead_letters_list", parameters=FILTER_PARAMETERS, responses={200: DeadLetterPageSerializer}
     )
     def get(self, request: Request) -> Response:
-        dead_letters = _filtered(_query_filters(request.query_params))
+        dead_letters = _filtered(request, _query_filters(request.query_params))
         paginator = DeadLetterPagination()
         page = paginator.paginate_queryset(selectors.dead_letters_page(dead_letters=dead_letters), request, view=self)
         return paginator.get_paginated_response(DeadLetterSummarySerializer(page, many=True).data)
@@ -119,11 +127,13 @@ class DeadLetterListView(APIView):
     def delete(self, request: Request) -> Response:
         selection = DeadLetterSelectionSerializer(data=request.data)
         selection.is_valid(raise_exception=True)
-        report = services.dead_letters_purge(dead_letters=_selected(selection.validated_data))
+        report = services.dead_letters_purge(dead_letters=_selected(request, selection.validated_data))
         return Response(PurgeReportSerializer(report).data)
 
 
 class DeadLetterReplayView(APIView):
+    required_scope = Scope.REPLAY
+
     @extend_schema(
         operation_id="dead_letters_replay",
         request=DeadLetterReplayRequestSerializer,
@@ -133,18 +143,20 @@ class DeadLetterReplayView(APIView):
         selection = DeadLetterReplayRequestSerializer(data=request.data)
         selection.is_valid(raise_exception=True)
         report = services.dead_letters_replay(
-            dead_letters=_selected(selection.validated_data),
+            dead_letters=_selected(request, selection.validated_data),
             rate_per_second=selection.validated_data["rate_per_second"],
         )
         return Response(ReplayReportSerializer(report).data, status=status.HTTP_202_ACCEPTED)
 
 
 class DeadLetterDetailView(APIView):
+    required_scope = {"GET": Scope.REPLAY, "DELETE": Scope.PURGE}
+
     @extend_schema(operation_id="dead_letter_get", responses={200: DeadLetterDetailSerializer})
     def get(self, request: Request, dead_letter_id: int) -> Response:
-        return Response(DeadLetterDetailSerializer(_get_or_404(dead_letter_id)).data)
+        return Response(DeadLetterDetailSerializer(_get_or_404(request, dead_letter_id)).data)
 
     @extend_schema(operation_id="dead_letter_purge", request=None, responses={204: None})
     def delete(self, request: Request, dead_letter_id: int) -> Response:
-        services.dead_letters_purge(dead_letters=[_get_or_404(dead_letter_id).pk])
+        services.dead_letters_purge(dead_letters=[_get_or_404(request, dead_letter_id).pk])
         return Response(status=status.HTTP_204_NO_CONTENT)

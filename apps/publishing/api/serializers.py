@@ -1,11 +1,23 @@
 """Shapes of the publishing API's requests and responses."""
 
+from typing import Any
+
 from rest_framework import serializers
 
-from apps.core.api.serializers import StrictSerializer
+from apps.core.api.serializers import StrictFloatField, StrictSerializer
 from apps.core.errors import error_summary
 from apps.delivery.models import Delivery
-from apps.publishing.services import MAX_BATCH_MESSAGES
+from apps.publishing.services import MAX_BATCH_MESSAGES, MAX_DELAY_SECONDS, MAX_TTL_SECONDS
+
+
+class StrictDateTimeField(serializers.DateTimeField):
+    """A date-time field that refuses a value whose time zone moves it out of the representable years."""
+
+    def to_internal_value(self, value: Any) -> Any:
+        try:
+            return super().to_internal_value(value)
+        except OverflowError:
+            self.fail("invalid", format="an ISO 8601 date-time between the years 1 and 9999")
 
 
 class StrictCharField(serializers.CharField):
@@ -27,12 +39,18 @@ class PublishRequestSerializer(StrictSerializer):
     payload = serializers.JSONField()
     attributes = StringMapField(required=False, default=dict)
     key = StrictCharField(required=False, allow_blank=True, max_length=200, trim_whitespace=False)
-    delay_seconds = serializers.FloatField(
-        required=False, min_value=0, help_text="Deliver no sooner than this many seconds from now."
+    delay_seconds = StrictFloatField(
+        required=False,
+        min_value=0,
+        max_value=MAX_DELAY_SECONDS,
+        help_text="Deliver no sooner than this many seconds from now.",
     )
-    deliver_at = serializers.DateTimeField(required=False, help_text="Deliver no sooner than this time.")
-    ttl_seconds = serializers.FloatField(
-        required=False, min_value=0.001, help_text="Dead-letter (reason expired) if not delivered in time."
+    deliver_at = StrictDateTimeField(required=False, help_text="Deliver no sooner than this time.")
+    ttl_seconds = StrictFloatField(
+        required=False,
+        min_value=0.001,
+        max_value=MAX_TTL_SECONDS,
+        help_text="Dead-letter (reason expired) if not delivered in time.",
     )
 
 

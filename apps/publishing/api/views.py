@@ -9,6 +9,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.scopes import Scope
+from apps.accounts.topics import visible_topics
 from apps.core.api.problems import problem_body
 from apps.publishing import errors, idempotency, selectors, services
 from apps.publishing.api.serializers import (
@@ -21,6 +23,9 @@ from apps.publishing.api.serializers import (
 
 
 class TopicMessagesView(APIView):
+    required_scope = Scope.PUBLISH
+    topic_kwarg = "topic"
+
     @extend_schema(
         request=PublishRequestSerializer,
         responses={202: PublishResponseSerializer},
@@ -48,6 +53,8 @@ class TopicMessagesView(APIView):
 
 
 class TopicMessagesBatchView(APIView):
+    required_scope = Scope.PUBLISH
+    topic_kwarg = "topic"
     max_request_bytes_setting = "SWITCHBOARD_MAX_BATCH_REQUEST_BYTES"
 
     @extend_schema(request=PublishBatchRequestSerializer, responses={202: PublishBatchResponseSerializer})
@@ -77,9 +84,11 @@ class TopicMessagesBatchView(APIView):
 
 
 class MessageDetailView(APIView):
+    required_scope = Scope.READ
+
     @extend_schema(responses={200: MessageStatusSerializer})
     def get(self, request: Request, message_id: uuid.UUID) -> Response:
-        message = selectors.message_get(message_id=message_id)
+        message = selectors.message_get(message_id=message_id, topics=visible_topics(request))
         if message is None:
             raise selectors.UnknownMessageError(message_id)
         return Response(MessageStatusSerializer(message).data)

@@ -8,6 +8,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.scopes import Scope
+from apps.accounts.topics import visible_topics
 from apps.topology import selectors, services
 from apps.topology.api.serializers import SubscriptionSerializer
 from apps.topology.models import Subscription
@@ -23,33 +25,38 @@ def _render(subscriptions: list[Subscription], *, many: bool, **extra: object) -
     return Response({**serializer.data, **extra} if extra else serializer.data)
 
 
-def _subscription(name: str) -> Subscription:
-    subscription = selectors.subscription_get(name=name)
+def _subscription(request: Request, name: str) -> Subscription:
+    subscription = selectors.subscription_get(name=name, topics=visible_topics(request))
     if subscription is None:
         raise selectors.UnknownSubscriptionError(name)
     return subscription
 
 
 class SubscriptionListView(APIView):
+    required_scope = Scope.READ
+
     @extend_schema(responses={200: SubscriptionSerializer(many=True)})
     def get(self, request: Request) -> Response:
-        return _render(list(Subscription.objects.select_related("topic")), many=True)
+        return _render(selectors.subscriptions_list(topics=visible_topics(request)), many=True)
 
 
 class SubscriptionDetailView(APIView):
+    required_scope = Scope.READ
+
     @extend_schema(responses={200: SubscriptionSerializer})
     def get(self, request: Request, name: str) -> Response:
-        return _render([_subscription(name)], many=False)
+        return _render([_subscription(request, name)], many=False)
 
 
 class _SubscriptionSwitchView(APIView):
     """POST switches the named subscription with `switch` (a service) and shows it."""
 
+    required_scope = Scope.REPLAY
     switch: Callable[..., int]
 
     @extend_schema(request=None, responses={200: SubscriptionSerializer})
     def post(self, request: Request, name: str) -> Response:
-        subscription = _subscription(name)
+        subscription = _subscription(request, name)
         confirmed = type(self).switch(subscription=subscription)
         return _render([subscription], many=False, workers_confirmed=confirmed)
 

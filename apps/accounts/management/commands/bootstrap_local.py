@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 
 from apps.accounts import services
+from apps.accounts.scopes import Scope
 from apps.core.management.base import SwitchboardCommand
 
 LOCAL_API_KEY_NAME = "local"
@@ -30,7 +31,13 @@ class Command(SwitchboardCommand):
         stored = json.loads(credentials.read_text()) if credentials.exists() else {}
         username = os.environ.get("DJANGO_SUPERUSER_USERNAME") or stored.get("username") or "admin"
         password = os.environ.get("DJANGO_SUPERUSER_PASSWORD") or stored.get("password") or secrets.token_urlsafe(12)
-        raw_key = os.environ.get("SWITCHBOARD_API_KEY") or stored.get("api_key")
+        chosen_key = os.environ.get("SWITCHBOARD_API_KEY")
+        if chosen_key:
+            try:
+                services.api_key_check_chosen(raw_key=chosen_key)
+            except services.WeakApiKeyError as exc:
+                raise CommandError(f"SWITCHBOARD_API_KEY is not usable: {exc}") from exc
+        raw_key = chosen_key or stored.get("api_key")
         metrics_token = (
             os.environ.get("SWITCHBOARD_METRICS_TOKEN") or stored.get("metrics_token") or secrets.token_urlsafe(24)
         )
@@ -43,13 +50,15 @@ class Command(SwitchboardCommand):
             user.set_password(password)
             user.save(update_fields=["password"])
         try:
-            _, known_key = services.api_key_ensure(name=LOCAL_API_KEY_NAME, raw_key=raw_key)
+            _, known_key = services.api_key_ensure(name=LOCAL_API_KEY_NAME, raw_key=raw_key, scopes=[Scope.ADMIN])
         except services.InvalidApiKeyError as exc:
             source = "SWITCHBOARD_API_KEY" if os.environ.get("SWITCHBOARD_API_KEY") else str(credentials)
             raise CommandError(f"The API key in {source} is not valid: {exc}") from exc
         if known_key is None:
             # The key exists but its secret was lost with the credentials file: rotate it.
-            _, known_key = services.api_key_ensure(name=LOCAL_API_KEY_NAME, raw_key=services.api_key_generate())
+            _, known_key = services.api_key_ensure(
+                name=LOCAL_API_KEY_NAME, raw_key=services.api_key_generate(), scopes=[Scope.ADMIN]
+            )
             self.stderr.write(self.style.WARNING("The local API key's secret was unknown; it was replaced."))
 
         credentials.parent.mkdir(parents=True, exist_ok=True)
