@@ -156,6 +156,10 @@ SWITCHBOARD_IDEMPOTENCY_TTL_SECONDS = env.int("SWITCHBOARD_IDEMPOTENCY_TTL_SECON
 # A running delivery holds a lease in Redis, renewed every third of this; when its worker
 # dies, the relay sends the delivery again once the lease has run out.
 SWITCHBOARD_LEASE_SECONDS = env.float("SWITCHBOARD_LEASE_SECONDS", default=6.0)
+# Every worker compares the queues it consumes with the subscriptions' `paused` flags
+# (the truth) this often, and follows them: a pause or a new subscription takes effect
+# within this many seconds, however it was made. One small query per worker each time.
+SWITCHBOARD_PAUSE_RECONCILE_SECONDS = env.float("SWITCHBOARD_PAUSE_RECONCILE_SECONDS", default=1.0)
 SWITCHBOARD_TOPOLOGY_FILE = env.path("SWITCHBOARD_TOPOLOGY_FILE", default=BASE_DIR / "config" / "topology.yaml")
 
 # --- Monitoring ----------------------------------------------------------------------

@@ -52,7 +52,7 @@ def test_minimal_document_gets_every_default() -> None:
                 webhook_url="",
                 filter_policy={},
                 batch_size=1,
-                paused=False,
+                paused=None,
                 max_attempts=5,
                 retry_initial_delay=1.0,
                 retry_multiplier=2.0,

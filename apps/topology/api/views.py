@@ -45,7 +45,7 @@ class SubscriptionDetailView(APIView):
 class _SubscriptionSwitchView(APIView):
     """POST switches the named subscription with `switch` (a service) and shows it."""
 
-    switch: Callable[..., int]
+    switch: Callable[..., int | None]
 
     @extend_schema(request=None, responses={200: SubscriptionSerializer})
     def post(self, request: Request, name: str) -> Response:
