@@ -45,6 +45,7 @@ TOPOLOGY_SCHEMA: dict[str, Any] = {
                     "name": _NAME,
                     "description": {"type": "string"},
                     "unroutable": {"enum": [policy.value for policy in UnroutablePolicy]},
+                    "retention_days": {"type": "integer", "minimum": 1},
                 },
             },
         },
@@ -99,6 +100,8 @@ class TopicSpec:
     name: str
     description: str = ""
     unroutable: str = UnroutablePolicy.DROP.value
+    # Days a finished message is kept; None: SWITCHBOARD_RETENTION_DAYS.
+    retention_days: int | None = None
 
 
 @dataclass(frozen=True)
@@ -181,6 +184,7 @@ def _to_spec(document: dict[str, Any], environ: Mapping[str, str]) -> TopologySp
             name=t["name"],
             description=t.get("description", ""),
             unroutable=t.get("unroutable", UnroutablePolicy.DROP.value),
+            retention_days=t.get("retention_days"),
         )
         for t in document["topics"]
     ]

@@ -156,6 +156,11 @@ SWITCHBOARD_IDEMPOTENCY_TTL_SECONDS = env.int("SWITCHBOARD_IDEMPOTENCY_TTL_SECON
 # A running delivery holds a lease in Redis, renewed every third of this; when its worker
 # dies, the relay sends the delivery again once the lease has run out.
 SWITCHBOARD_LEASE_SECONDS = env.float("SWITCHBOARD_LEASE_SECONDS", default=6.0)
+# Retention (beat, apps/core/retention.py): days a finished message is kept with its
+# deliveries and attempts (a topic's `retention_days` overrides it), and days a dead
+# letter is kept, replayed or not.
+SWITCHBOARD_RETENTION_DAYS = env.int("SWITCHBOARD_RETENTION_DAYS", default=7)
+SWITCHBOARD_DEAD_LETTER_RETENTION_DAYS = env.int("SWITCHBOARD_DEAD_LETTER_RETENTION_DAYS", default=30)
 # Every worker compares the queues it consumes with the subscriptions' `paused` flags
 # (the truth) this often, and follows them: a pause or a new subscription takes effect
 # within this many seconds, however it was made. One small query per worker each time.

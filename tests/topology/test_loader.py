@@ -325,3 +325,12 @@ def test_read_names_the_file_in_yaml_errors(tmp_path: Path) -> None:
         topology_read(path)
     [problem] = info.value.problems
     assert problem.startswith(f"{path}: not valid YAML: ")
+
+
+def test_a_topic_may_keep_its_finished_messages_for_its_own_number_of_days() -> None:
+    spec = topology_parse("topics:\n  - {name: clicks, retention_days: 2}\n  - {name: orders}\n")
+
+    assert [(t.name, t.retention_days) for t in spec.topics] == [("clicks", 2), ("orders", None)]
+    with pytest.raises(TopologyError) as info:
+        topology_parse("topics:\n  - {name: clicks, retention_days: 0}\n")
+    assert info.value.problems == ["topics[0] (clicks).retention_days: 0 is less than the minimum of 1"]
