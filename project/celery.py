@@ -16,32 +16,6 @@ from apps.monitoring.worker_heartbeat import ConsumersHeartbeat
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings.local")
 
-# Housekeeping, run by the one `beat` process on the control queue. Each entry expires
-# after its own interval, so entries queued while no worker consumes the control queue
-# do not pile up: only the latest run matters.
-BEAT_SCHEDULE = {
-    # Retention (apps/core/retention.py): bounded chunks per run, indexed, never open rows.
-    "retention: messages": {
-        "task": "core.retention_run",
-        "schedule": 60.0,
-        "kwargs": {"policy": "messages"},
-        "options": {"expires": 60.0},
-    },
-    "retention: dead letters": {
-        "task": "core.retention_run",
-        "schedule": 300.0,
-        "kwargs": {"policy": "dead-letters"},
-        "options": {"expires": 300.0},
-    },
-    # The idempotency-key purge: keys past SWITCHBOARD_IDEMPOTENCY_TTL_SECONDS.
-    "retention: idempotency keys": {
-        "task": "core.retention_run",
-        "schedule": 300.0,
-        "kwargs": {"policy": "idempotency-keys"},
-        "options": {"expires": 300.0},
-    },
-}
-
 app = Celery("switchboard")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.update(
@@ -71,7 +45,6 @@ app.conf.update(
     task_create_missing_queues=True,
     worker_hijack_root_logger=False,
     timezone="UTC",
-    beat_schedule=BEAT_SCHEDULE,
 )
 app.autodiscover_tasks()
 # Each worker node tells Redis which queues it consumes (switchboard_consumers).

@@ -1,4 +1,4 @@
-"""Celery tasks of the core app: retention, run by beat (project/celery.py's beat_schedule)."""
+"""Celery tasks of the core app: retention, run by beat (CELERY_BEAT_SCHEDULE in settings)."""
 
 from celery import shared_task
 

@@ -273,7 +273,37 @@ CELERY_BEAT_SCHEDULE = {
         # A tick that waited longer than an interval is stale; the next one replaces it.
         "options": {"expires": SWITCHBOARD_MONITORING_INTERVAL},
     },
+    # Retention (apps/core/retention.py): bounded chunks per run, indexed, never open
+    # rows. Each entry expires after its interval: a run queued while no worker consumes
+    # the control queue is stale, the next one replaces it.
+    "retention-messages": {
+        "task": "core.retention_run",
+        "schedule": 60.0,
+        "kwargs": {"policy": "messages"},
+        "options": {"expires": 60.0},
+    },
+    "retention-dead-letters": {
+        "task": "core.retention_run",
+        "schedule": 300.0,
+        "kwargs": {"policy": "dead-letters"},
+        "options": {"expires": 300.0},
+    },
+    # The idempotency-key purge: keys past SWITCHBOARD_IDEMPOTENCY_TTL_SECONDS.
+    "retention-idempotency-keys": {
+        "task": "core.retention_run",
+        "schedule": 300.0,
+        "kwargs": {"policy": "idempotency-keys"},
+        "options": {"expires": 300.0},
+    },
+    "retention-alert-incidents": {
+        "task": "core.retention_run",
+        "schedule": 3600.0,
+        "kwargs": {"policy": "alert-incidents"},
+        "options": {"expires": 3600.0},
+    },
 }
+# Days a resolved alert incident is kept (apps/monitoring/retention.py).
+SWITCHBOARD_ALERT_RETENTION_DAYS = env.int("SWITCHBOARD_ALERT_RETENTION_DAYS", default=30)
 # Alert emails go through Django's email backend (SMTP unless DJANGO_EMAIL_BACKEND says otherwise).
 EMAIL_BACKEND = env.str("DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="switchboard@localhost")

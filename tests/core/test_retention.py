@@ -12,11 +12,13 @@ import pytest
 import time_machine
 from django.core.management import call_command
 from django.db.models import Q
+from pytest_django.fixtures import Settings
 
 from apps.core import retention
 from apps.deadletters.models import DeadLetter, DeadLetterReason
 from apps.delivery import ledger
 from apps.delivery.models import OPEN_STATES, Delivery, DeliveryAttempt, DeliveryState
+from apps.monitoring.models import AlertIncident
 from apps.publishing import idempotency
 from apps.publishing.models import IdempotencyKey, Message
 from apps.publishing.services import publish, publish_idempotent
@@ -43,7 +45,7 @@ def deliveries(message: Message) -> dict[str, Delivery]:
 
 
 def delivered(delivery: Delivery) -> None:
-    assert ledger.delivery_mark_delivered(delivery_id=delivery.pk, attempt=1)
+    assert ledger.delivery_mark_delivered(delivery_id=delivery.pk, subscription=delivery.subscription.name, attempt=1)
 
 
 def one_day(day: int) -> None:
@@ -62,7 +64,9 @@ def one_day(day: int) -> None:
         delivered(by_name["inventory"])
     message = publish(topic="orders.created", payload={"day": day, "retrying": True})
     by_name = deliveries(message)
-    assert ledger.delivery_mark_retrying(delivery_id=by_name["billing"].pk, attempt=1, error="later")
+    assert ledger.delivery_mark_retrying(
+        delivery_id=by_name["billing"].pk, subscription="billing", attempt=1, error="later", due=START
+    )
     delivered(by_name["inventory"])
     publish(topic="audit.events", payload={"day": day})  # its subscription is paused: pending for ever
     click = publish(topic="clicks", payload={"day": day})
@@ -160,7 +164,29 @@ def test_the_command_counts_per_policy_then_deletes(topology: None) -> None:
         "retention)",
         "idempotency-keys: 0 would be deleted (expired idempotency keys)",
         "dead-letters: 0 would be deleted (dead letters past SWITCHBOARD_DEAD_LETTER_RETENTION_DAYS)",
+        "alert-incidents: 0 would be deleted (resolved alert incidents past SWITCHBOARD_ALERT_RETENTION_DAYS)",
         "messages: 3 deleted",
     ]
     assert Message.objects.count() == 0
     assert Topic.objects.count() == 3 and Subscription.objects.filter(~Q(name="")).count() == 4
+
+
+def test_resolved_alert_incidents_go_after_their_retention_and_firing_ones_stay() -> None:
+    fired = START - timedelta(days=40)
+    AlertIncident.objects.create(rule="depth", subscription="a", severity="warning", fired_at=fired, fired_value=1)
+    AlertIncident.objects.create(
+        rule="depth", subscription="b", severity="warning", fired_at=fired, fired_value=1,
+        resolved_at=fired + timedelta(hours=1), resolved_value=0,
+    )  # fmt: skip
+
+    assert retention.retention_run(retention.retention_policy("alert-incidents"), now=START) == 1
+    assert list(AlertIncident.objects.values_list("subscription", flat=True)) == ["a"]
+
+
+def test_every_policy_has_a_beat_entry(settings: Settings) -> None:
+    scheduled = {
+        entry["kwargs"]["policy"]
+        for entry in settings.CELERY_BEAT_SCHEDULE.values()
+        if entry["task"] == "core.retention_run"
+    }
+    assert scheduled == {policy.name for policy in retention.retention_policies()}
