@@ -273,6 +273,9 @@ CELERY_BEAT_SCHEDULE = {
         # A tick that waited longer than an interval is stale; the next one replaces it.
         "options": {"expires": SWITCHBOARD_MONITORING_INTERVAL},
     },
+    # Deliveries whose TTL passed become dead letters `expired` within seconds wherever
+    # they wait (apps/delivery/expiry.py); the relay sweeps every second as well.
+    "expiry-deliveries": {"task": "delivery.deliveries_expire", "schedule": 5.0, "options": {"expires": 5.0}},
     # Retention (apps/core/retention.py): bounded chunks per run, indexed, never open
     # rows. Each entry expires after its interval: a run queued while no worker consumes
     # the control queue is stale, the next one replaces it.
