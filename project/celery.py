@@ -7,7 +7,7 @@ below are fixed here on purpose, so no environment can switch them off.
 
 import os
 
-from celery import Celery
+from celery import Celery, bootsteps
 from celery.signals import celeryd_after_setup, task_postrun, task_prerun, worker_init, worker_process_shutdown
 
 from apps.core import redis_keys, telemetry
@@ -107,6 +107,39 @@ def _consume_subscription_queues(sender: str, instance: object, **kwargs: object
     from apps.topology.workers import consume_subscription_queues
 
     consume_subscription_queues(instance.app.amqp.queues)  # type: ignore[attr-defined]
+
+
+class PauseReconciler(bootsteps.StartStopStep):
+    """Every few seconds, make the worker consume what the subscriptions' `paused` flags say.
+
+    A consumer bootstep: its timer runs in the worker's event loop, where Celery's own
+    add_consumer and cancel_consumer run, and it starts again with the consumer after a
+    lost Redis connection (apps.topology.workers.queues_reconcile).
+    """
+
+    requires = ("celery.worker.consumer.tasks:Tasks",)
+
+    def __init__(self, parent: object, **kwargs: object) -> None:
+        super().__init__(parent, **kwargs)
+        self.timer_entry: object | None = None
+
+    def start(self, parent: object) -> None:
+        from django.conf import settings
+
+        from apps.topology.workers import queues_reconcile
+
+        interval = settings.SWITCHBOARD_PAUSE_RECONCILE_SECONDS
+        self.timer_entry = parent.timer.call_repeatedly(interval, queues_reconcile, (parent,))  # type: ignore[attr-defined]
+
+    def stop(self, parent: object) -> None:
+        if self.timer_entry is not None:
+            self.timer_entry.cancel()  # type: ignore[attr-defined]
+            self.timer_entry = None
+
+    shutdown = stop
+
+
+app.steps["consumer"].add(PauseReconciler)
 
 
 @task_prerun.connect

@@ -5,3 +5,8 @@ class DeadLettersConfig(AppConfig):
     name = "apps.deadletters"
     label = "deadletters"
     verbose_name = "Dead letters"
+
+    def ready(self) -> None:
+        from apps.deadletters.retention import retention_policies_register
+
+        retention_policies_register()

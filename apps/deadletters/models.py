@@ -33,7 +33,10 @@ class DeadLetter(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["subscription", "reason", "created_at"])]
+        indexes = [
+            models.Index(fields=["subscription", "reason", "created_at"]),
+            models.Index(fields=["created_at"], name="dead_letter_age"),  # retention
+        ]
 
     def __str__(self) -> str:
         return f"{self.topic} {self.message_id} ({self.reason})"

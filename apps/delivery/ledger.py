@@ -45,6 +45,7 @@ from apps.topology.models import Subscription
 
 _DELIVERY_COLUMNS = (
     "message_id", "subscription_id", "state", "attempts", "last_error", "created_at", "updated_at", "not_before",
+    "expires_at",
 )  # fmt: skip
 
 
@@ -69,6 +70,7 @@ def deliveries_insert(*, rows: Sequence[tuple[Message, Subscription, datetime | 
             now,
             now,
             None if due is None else ops.adapt_datetimefield_value(due),
+            None if message.expires_at is None else ops.adapt_datetimefield_value(message.expires_at),
         ]
         for message, subscription, due in rows
     ]

@@ -10,6 +10,8 @@ class DeliveryState(models.TextChoices):
     RETRYING = "retrying"
     DELIVERED = "delivered"
     DEAD = "dead"
+    # Cancelled by an operator before it ran (apps.publishing.cancel); never runs.
+    CANCELLED = "cancelled"
 
 
 OPEN_STATES = [DeliveryState.PENDING, DeliveryState.RETRYING]
@@ -20,10 +22,15 @@ OPEN_STATES = [DeliveryState.PENDING, DeliveryState.RETRYING]
 # Sending (sent_at: to the outbox and back) happens within a state and is not a move.
 INITIAL_STATE = DeliveryState.PENDING
 TRANSITIONS: dict[DeliveryState, frozenset[DeliveryState]] = {
-    DeliveryState.PENDING: frozenset({DeliveryState.DELIVERED, DeliveryState.RETRYING, DeliveryState.DEAD}),
-    DeliveryState.RETRYING: frozenset({DeliveryState.DELIVERED, DeliveryState.RETRYING, DeliveryState.DEAD}),
+    DeliveryState.PENDING: frozenset(
+        {DeliveryState.DELIVERED, DeliveryState.RETRYING, DeliveryState.DEAD, DeliveryState.CANCELLED}
+    ),
+    DeliveryState.RETRYING: frozenset(
+        {DeliveryState.DELIVERED, DeliveryState.RETRYING, DeliveryState.DEAD, DeliveryState.CANCELLED}
+    ),
     DeliveryState.DELIVERED: frozenset(),
     DeliveryState.DEAD: frozenset({DeliveryState.PENDING}),  # replayed from its dead letter
+    DeliveryState.CANCELLED: frozenset(),
 }
 
 
@@ -49,6 +56,9 @@ class Delivery(models.Model):
     # the next attempt's latency is measured from it. Kept apart from `not_before`, which
     # says when the delivery (or its replay) was first due.
     retry_at = models.DateTimeField(null=True, blank=True, help_text="When the retry of a failed attempt is due.")
+    # The message's TTL, copied so that the expiry sweep (apps.delivery.expiry) finds the
+    # open deliveries past it in an index of open, expiring deliveries only.
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="TTL: not delivered after this.")
     replayed_from = models.ForeignKey(
         "deadletters.DeadLetter", null=True, blank=True, on_delete=models.SET_NULL, related_name="replays"
     )
@@ -61,6 +71,11 @@ class Delivery(models.Model):
         indexes = [
             models.Index(fields=["subscription", "state"]),
             models.Index(fields=["created_at"], condition=Q(sent_at__isnull=True), name="delivery_outbox"),
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(expires_at__isnull=False, state__in=OPEN_STATES),
+                name="delivery_open_expiring",
+            ),
             # The oldest open delivery of each subscription (switchboard_oldest_message_age_seconds).
             models.Index(
                 fields=["subscription", "created_at"],

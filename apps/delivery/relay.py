@@ -5,7 +5,8 @@ Each cycle it
    Redis with AOF `everysec` may have lost the last second of queued messages;
 2. reclaims deliveries whose worker died (their lease ran out) into the schedule;
 3. sends due scheduled deliveries (retries, delayed publishes, reclaimed ones);
-4. sweeps the outbox for deliveries the publisher's fast path did not send.
+4. sweeps the outbox for deliveries the publisher's fast path did not send;
+5. dead-letters open deliveries whose TTL passed, wherever they wait (apps.delivery.expiry).
 Broker and database errors back off and never end the loop; several relays may run.
 """
 
@@ -24,7 +25,7 @@ from django.utils import timezone
 
 from apps.core import redis_keys
 from apps.core.redis import redis_client
-from apps.delivery import leases, ledger, outbox, scheduler
+from apps.delivery import expiry, leases, ledger, outbox, scheduler
 from apps.delivery.models import OPEN_STATES, BrokerEpoch, Delivery
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class RelayState:
     next_outbox_sweep: float = 0.0
     next_epoch_check: float = 0.0
     next_stale_check: float = 0.0
+    next_expiry_sweep: float = 0.0
 
 
 def stale_deliveries_resend(*, older_than: float = STALE_AFTER_SECONDS, limit: int = 500) -> int:
@@ -135,6 +137,10 @@ def relay_cycle(state: RelayState) -> int:
         # Keep sweeping without a pause while a backlog drains.
         state.next_outbox_sweep = now if swept else now + OUTBOX_SWEEP_SECONDS
         moved += swept
+    if now >= state.next_expiry_sweep:
+        expired = expiry.deliveries_expire()
+        state.next_expiry_sweep = now if expired else now + expiry.EXPIRY_SWEEP_SECONDS
+        moved += expired
     return moved
 
 

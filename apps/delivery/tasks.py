@@ -4,7 +4,7 @@ from celery import Task, shared_task
 from celery.exceptions import Reject
 
 from apps.core import redis_keys
-from apps.delivery import attempts
+from apps.delivery import attempts, expiry
 
 
 @shared_task(name="delivery.deliver", bind=True, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
@@ -26,6 +26,12 @@ def deliver_batch(self: Task, delivery_ids: list[int]) -> list[str]:
         )
     except attempts.INFRASTRUCTURE_ERRORS as exc:
         raise Reject(repr(exc), requeue=True) from exc
+
+
+@shared_task(name="delivery.deliveries_expire", queue=redis_keys.CONTROL_QUEUE, ignore_result=True)
+def deliveries_expire() -> int:
+    """Dead-letter open deliveries whose TTL passed (beat; the relay sweeps too)."""
+    return expiry.deliveries_expire()
 
 
 def _broker_tag(task: Task) -> str | None:

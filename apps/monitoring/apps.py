@@ -5,3 +5,8 @@ class MonitoringConfig(AppConfig):
     name = "apps.monitoring"
     label = "monitoring"
     verbose_name = "Monitoring"
+
+    def ready(self) -> None:
+        from apps.monitoring.retention import retention_policies_register
+
+        retention_policies_register()

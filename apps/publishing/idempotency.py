@@ -5,7 +5,8 @@ and stores its response with the message in one transaction. A repeat with the s
 and the same request gets that response back and publishes nothing; the same key with a
 different request is refused (422); a repeat while the first is still running is
 refused (409) and may be retried. Keys are scoped to their API key (or to Python
-callers) and expire after SWITCHBOARD_IDEMPOTENCY_TTL_SECONDS.
+callers) and expire after SWITCHBOARD_IDEMPOTENCY_TTL_SECONDS; beat deletes the
+expired ones (apps.publishing.retention).
 
 A publish that fails validation stores nothing: the key stays free to use again with
 a corrected request, as with Stripe.
@@ -120,9 +121,3 @@ def _claim(*, scope: str, key: str, digest: str) -> IdempotencyKey | Receipt:
             raise IdempotencyKeyInFlightError(f"A request with the idempotency key {key!r} is still being processed.")
         return Receipt(body=existing.response_body or {}, replayed=True)
     raise IdempotencyKeyInFlightError(f"A request with the idempotency key {key!r} is still being processed.")
-
-
-def idempotency_keys_purge_expired() -> int:
-    """Delete expired keys; return how many."""
-    deleted, _ = IdempotencyKey.objects.filter(expires_at__lte=timezone.now()).delete()
-    return deleted

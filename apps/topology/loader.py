@@ -45,6 +45,7 @@ TOPOLOGY_SCHEMA: dict[str, Any] = {
                     "name": _NAME,
                     "description": {"type": "string"},
                     "unroutable": {"enum": [policy.value for policy in UnroutablePolicy]},
+                    "retention_days": {"type": "integer", "minimum": 1},
                 },
             },
         },
@@ -99,6 +100,8 @@ class TopicSpec:
     name: str
     description: str = ""
     unroutable: str = UnroutablePolicy.DROP.value
+    # Days a finished message is kept; None: SWITCHBOARD_RETENTION_DAYS.
+    retention_days: int | None = None
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,8 @@ class SubscriptionSpec:
     webhook_secrets: list[str] = field(default_factory=list, repr=False)
     filter_policy: dict[str, Any] = field(default_factory=dict)
     batch_size: int = 1
-    paused: bool = False
+    # None: the file does not say; sync_topology then never changes a runtime pause.
+    paused: bool | None = None
     max_attempts: int = 5
     retry_initial_delay: float = 1.0
     retry_multiplier: float = 2.0
@@ -180,6 +184,7 @@ def _to_spec(document: dict[str, Any], environ: Mapping[str, str]) -> TopologySp
             name=t["name"],
             description=t.get("description", ""),
             unroutable=t.get("unroutable", UnroutablePolicy.DROP.value),
+            retention_days=t.get("retention_days"),
         )
         for t in document["topics"]
     ]
@@ -197,7 +202,7 @@ def _to_spec(document: dict[str, Any], environ: Mapping[str, str]) -> TopologySp
                 webhook_secrets=environ.get(entry.get("secrets_env", ""), "").split(),
                 filter_policy=entry.get("filter_policy", {}),
                 batch_size=entry.get("batch_size", 1),
-                paused=entry.get("paused", False),
+                paused=entry.get("paused"),
                 max_attempts=retry.get("max_attempts", 5),
                 retry_initial_delay=float(retry.get("initial_delay", 1.0)),
                 retry_multiplier=float(retry.get("multiplier", 2.0)),

@@ -37,6 +37,12 @@ class Topic(NamedModel):
         default=UnroutablePolicy.DROP,
         help_text="What happens to a message that no subscription's filter policy matches.",
     )
+    retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Days a finished message is kept (empty: SWITCHBOARD_RETENTION_DAYS).",
+    )
 
 
 class ConsumerKind(models.TextChoices):

@@ -132,6 +132,11 @@ def subscription_queues(*, paused: bool | None = None) -> list[str]:
     return [s.queue for s in subscriptions]
 
 
+def subscription_paused_flags() -> dict[str, bool]:
+    """Map every subscription's queue to its `paused` flag, read from the database (one query)."""
+    return {s.queue: s.paused for s in Subscription.objects.only("name", "paused")}
+
+
 def queue_depths(*, queues: list[str]) -> dict[str, int]:
     """Count the messages waiting in each subscription queue (not those a worker holds unacknowledged)."""
     pipe = redis_client().pipeline(transaction=False)

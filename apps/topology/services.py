@@ -29,11 +29,17 @@ class TopologyPruneError(SwitchboardError):
 
 
 @transaction.atomic
-def topology_sync(*, spec: TopologySpec, prune: bool = False) -> SyncReport:
+def topology_sync(*, spec: TopologySpec, prune: bool = False, apply_paused: bool = False) -> SyncReport:
     """Create and update topics and subscriptions as declared; all or nothing.
 
     Entries in the database but not in `spec` are reported, and deleted with `prune`
     (a subscription's deliveries go with it; a topic that still has messages stays).
+
+    `paused` is runtime state that operators change (API, admin, command), so a sync
+    leaves it alone on an existing subscription: only with `apply_paused`, and only for
+    a subscription whose entry sets `paused`, does the file's value win. A subscription
+    the sync creates starts paused if its entry says so. Workers follow the flag by
+    themselves (apps.topology.workers).
     """
     report = SyncReport()
     topics = {}
@@ -47,6 +53,10 @@ def topology_sync(*, spec: TopologySpec, prune: bool = False) -> SyncReport:
         values = asdict(sub_spec)
         values.pop("name")
         values["topic"] = topics[values["topic"]]
+        declared_paused = values.pop("paused")
+        exists = Subscription.objects.filter(name=sub_spec.name).exists()
+        if declared_paused is not None and (apply_paused or not exists):
+            values["paused"] = declared_paused
         _, outcome = _upsert(Subscription, sub_spec.name, values)
         getattr(report, outcome).append(f"subscription {sub_spec.name}")
 
@@ -83,19 +93,20 @@ def _upsert(
     return instance, "updated"
 
 
-def subscription_pause(*, subscription: Subscription) -> int:
+def subscription_pause(*, subscription: Subscription) -> int | None:
     """Stop delivering the subscription's messages, which accumulate in its queue.
 
-    Return how many running workers confirmed; the flag is saved first, so workers that
-    start later (or missed the broadcast and restart) skip the queue too.
+    The flag is saved first: it is the truth, which every worker follows within
+    SWITCHBOARD_PAUSE_RECONCILE_SECONDS. Return how many running workers confirmed the
+    broadcast that makes them follow at once, or None when Redis was unreachable.
     """
     Subscription.objects.filter(pk=subscription.pk).update(paused=True, updated_at=timezone.now())
     subscription.paused = True
     return workers.workers_stop_consuming(queue=subscription.queue)
 
 
-def subscription_resume(*, subscription: Subscription) -> int:
-    """Deliver the subscription's messages again; return how many running workers confirmed."""
+def subscription_resume(*, subscription: Subscription) -> int | None:
+    """Deliver the subscription's messages again; return how many running workers confirmed (None: see above)."""
     Subscription.objects.filter(pk=subscription.pk).update(paused=False, updated_at=timezone.now())
     subscription.paused = False
     return workers.workers_start_consuming(queue=subscription.queue)

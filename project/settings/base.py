@@ -161,6 +161,15 @@ SWITCHBOARD_IDEMPOTENCY_TTL_SECONDS = env.int("SWITCHBOARD_IDEMPOTENCY_TTL_SECON
 # A running delivery holds a lease in Redis, renewed every third of this; when its worker
 # dies, the relay sends the delivery again once the lease has run out.
 SWITCHBOARD_LEASE_SECONDS = env.float("SWITCHBOARD_LEASE_SECONDS", default=6.0)
+# Retention (beat, apps/core/retention.py): days a finished message is kept with its
+# deliveries and attempts (a topic's `retention_days` overrides it), and days a dead
+# letter is kept, replayed or not.
+SWITCHBOARD_RETENTION_DAYS = env.int("SWITCHBOARD_RETENTION_DAYS", default=7)
+SWITCHBOARD_DEAD_LETTER_RETENTION_DAYS = env.int("SWITCHBOARD_DEAD_LETTER_RETENTION_DAYS", default=30)
+# Every worker compares the queues it consumes with the subscriptions' `paused` flags
+# (the truth) this often, and follows them: a pause or a new subscription takes effect
+# within this many seconds, however it was made. One small query per worker each time.
+SWITCHBOARD_PAUSE_RECONCILE_SECONDS = env.float("SWITCHBOARD_PAUSE_RECONCILE_SECONDS", default=1.0)
 SWITCHBOARD_TOPOLOGY_FILE = env.path("SWITCHBOARD_TOPOLOGY_FILE", default=BASE_DIR / "config" / "topology.yaml")
 
 # --- Monitoring ----------------------------------------------------------------------
@@ -269,7 +278,40 @@ CELERY_BEAT_SCHEDULE = {
         # A tick that waited longer than an interval is stale; the next one replaces it.
         "options": {"expires": SWITCHBOARD_MONITORING_INTERVAL},
     },
+    # Deliveries whose TTL passed become dead letters `expired` within seconds wherever
+    # they wait (apps/delivery/expiry.py); the relay sweeps every second as well.
+    "expiry-deliveries": {"task": "delivery.deliveries_expire", "schedule": 5.0, "options": {"expires": 5.0}},
+    # Retention (apps/core/retention.py): bounded chunks per run, indexed, never open
+    # rows. Each entry expires after its interval: a run queued while no worker consumes
+    # the control queue is stale, the next one replaces it.
+    "retention-messages": {
+        "task": "core.retention_run",
+        "schedule": 60.0,
+        "kwargs": {"policy": "messages"},
+        "options": {"expires": 60.0},
+    },
+    "retention-dead-letters": {
+        "task": "core.retention_run",
+        "schedule": 300.0,
+        "kwargs": {"policy": "dead-letters"},
+        "options": {"expires": 300.0},
+    },
+    # The idempotency-key purge: keys past SWITCHBOARD_IDEMPOTENCY_TTL_SECONDS.
+    "retention-idempotency-keys": {
+        "task": "core.retention_run",
+        "schedule": 300.0,
+        "kwargs": {"policy": "idempotency-keys"},
+        "options": {"expires": 300.0},
+    },
+    "retention-alert-incidents": {
+        "task": "core.retention_run",
+        "schedule": 3600.0,
+        "kwargs": {"policy": "alert-incidents"},
+        "options": {"expires": 3600.0},
+    },
 }
+# Days a resolved alert incident is kept (apps/monitoring/retention.py).
+SWITCHBOARD_ALERT_RETENTION_DAYS = env.int("SWITCHBOARD_ALERT_RETENTION_DAYS", default=30)
 # Alert emails go through Django's email backend (SMTP unless DJANGO_EMAIL_BACKEND says otherwise).
 EMAIL_BACKEND = env.str("DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="switchboard@localhost")

@@ -52,7 +52,7 @@ def test_minimal_document_gets_every_default() -> None:
                 webhook_url="",
                 filter_policy={},
                 batch_size=1,
-                paused=False,
+                paused=None,
                 max_attempts=5,
                 retry_initial_delay=1.0,
                 retry_multiplier=2.0,
@@ -325,3 +325,12 @@ def test_read_names_the_file_in_yaml_errors(tmp_path: Path) -> None:
         topology_read(path)
     [problem] = info.value.problems
     assert problem.startswith(f"{path}: not valid YAML: ")
+
+
+def test_a_topic_may_keep_its_finished_messages_for_its_own_number_of_days() -> None:
+    spec = topology_parse("topics:\n  - {name: clicks, retention_days: 2}\n  - {name: orders}\n")
+
+    assert [(t.name, t.retention_days) for t in spec.topics] == [("clicks", 2), ("orders", None)]
+    with pytest.raises(TopologyError) as info:
+        topology_parse("topics:\n  - {name: clicks, retention_days: 0}\n")
+    assert info.value.problems == ["topics[0] (clicks).retention_days: 0 is less than the minimum of 1"]

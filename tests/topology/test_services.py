@@ -74,7 +74,7 @@ def test_changed_entries_are_updated_and_the_rest_unchanged() -> None:
     changed = dataclasses.replace(CHARGE, max_attempts=7, paused=True, filter_policy={})
     described = dataclasses.replace(ORDERS, description="Placed orders.")
 
-    report = topology_sync(spec=TopologySpec(topics=[described], subscriptions=[RESERVE, changed]))
+    report = topology_sync(spec=TopologySpec(topics=[described], subscriptions=[RESERVE, changed]), apply_paused=True)
 
     assert report == SyncReport(
         updated=["topic orders.created", "subscription billing-charge"],
@@ -144,3 +144,48 @@ def test_prune_refuses_a_topic_with_messages_and_changes_nothing() -> None:
     assert Topic.objects.filter(name="orders.shipped").count() == 0
     assert Subscription.objects.get(name="inventory-reserve").max_attempts == 5
     assert Subscription.objects.filter(name="legacy-audit").count() == 1
+
+
+def test_a_sync_never_changes_a_runtime_pause_without_apply_paused() -> None:
+    topology_sync(spec=SPEC)
+    Subscription.objects.filter(name="billing-charge").update(paused=True)  # paused by an operator
+    declared_active = dataclasses.replace(CHARGE, paused=False)
+
+    first = topology_sync(spec=SPEC)  # the entry does not say
+    second = topology_sync(spec=TopologySpec(topics=[ORDERS], subscriptions=[RESERVE, declared_active]))
+
+    assert (
+        first.unchanged
+        == second.unchanged
+        == [
+            "topic orders.created",
+            "subscription inventory-reserve",
+            "subscription billing-charge",
+        ]
+    )
+    assert Subscription.objects.get(name="billing-charge").paused is True
+
+
+def test_apply_paused_sets_only_the_pauses_the_file_declares() -> None:
+    topology_sync(spec=SPEC)
+    Subscription.objects.update(paused=True)
+    declared_active = dataclasses.replace(CHARGE, paused=False)
+
+    report = topology_sync(
+        spec=TopologySpec(topics=[ORDERS], subscriptions=[RESERVE, declared_active]), apply_paused=True
+    )
+
+    assert report.updated == ["subscription billing-charge"]
+    assert dict(Subscription.objects.values_list("name", "paused")) == {
+        "billing-charge": False,
+        "inventory-reserve": True,  # its entry does not set `paused`
+    }
+
+
+def test_a_new_subscription_starts_paused_when_its_entry_says_so() -> None:
+    topology_sync(spec=TopologySpec(topics=[ORDERS], subscriptions=[RESERVE, dataclasses.replace(CHARGE, paused=True)]))
+
+    assert dict(Subscription.objects.values_list("name", "paused")) == {
+        "billing-charge": True,
+        "inventory-reserve": False,
+    }

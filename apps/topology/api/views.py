@@ -52,7 +52,7 @@ class _SubscriptionSwitchView(APIView):
     """POST switches the named subscription with `switch` (a service) and shows it."""
 
     required_scope = Scope.REPLAY
-    switch: Callable[..., int]
+    switch: Callable[..., int | None]
 
     @extend_schema(request=None, responses={200: SubscriptionSerializer})
     def post(self, request: Request, name: str) -> Response:

@@ -1,6 +1,8 @@
 from argparse import ArgumentParser
 from typing import Any
 
+from django.conf import settings
+
 from apps.core.management.base import SwitchboardCommand
 from apps.topology import selectors, services
 
@@ -17,8 +19,14 @@ class Command(SwitchboardCommand):
         if subscription is None:
             raise selectors.UnknownSubscriptionError(name)
         if action == "pause":
-            services.subscription_pause(subscription=subscription)
+            confirmed = services.subscription_pause(subscription=subscription)
             self.stdout.write(f"Paused {name}: its messages wait in {subscription.queue}.")
         else:
-            services.subscription_resume(subscription=subscription)
+            confirmed = services.subscription_resume(subscription=subscription)
             self.stdout.write(f"Resumed {name}.")
+        if confirmed is None:
+            seconds = settings.SWITCHBOARD_PAUSE_RECONCILE_SECONDS
+            self.stderr.write(
+                f"Redis is unreachable, so running workers were not told; they follow the saved flag "
+                f"within {seconds:g} s of reaching Redis and the database."
+            )

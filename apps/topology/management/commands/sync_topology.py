@@ -19,10 +19,18 @@ class Command(SwitchboardCommand):
         )
         parser.add_argument("--check", action="store_true", help="Only validate the file; change nothing.")
         parser.add_argument(
+            "--apply-paused",
+            action="store_true",
+            help="Set `paused` as the file says, for the subscriptions whose entry sets it "
+            "(without it a sync never changes a subscription's pause).",
+        )
+        parser.add_argument(
             "--prune", action="store_true", help="Delete subscriptions and topics the file no longer declares."
         )
 
-    def handle(self, *args: Any, file: Path | None, check: bool, prune: bool, **options: Any) -> None:
+    def handle(
+        self, *args: Any, file: Path | None, check: bool, prune: bool, apply_paused: bool, **options: Any
+    ) -> None:
         path = file or Path(settings.SWITCHBOARD_TOPOLOGY_FILE)
         try:
             spec = topology_read(path)
@@ -32,7 +40,7 @@ class Command(SwitchboardCommand):
             self.stdout.write(f"{path} is valid: {len(spec.topics)} topics, {len(spec.subscriptions)} subscriptions.")
             return
         try:
-            report = services.topology_sync(spec=spec, prune=prune)
+            report = services.topology_sync(spec=spec, prune=prune, apply_paused=apply_paused)
         except services.TopologyPruneError as exc:
             raise CommandError(f"{exc}; nothing was changed.") from exc
         for outcome in ("created", "updated", "deleted"):

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('delivery', '0004_open_age_index'),
+        ('delivery', '0005_delivery_expiry_and_cancel'),
     ]
 
     operations = [
