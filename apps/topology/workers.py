@@ -2,6 +2,7 @@
 
 import logging
 
+import kombu.exceptions
 from celery import current_app
 
 from apps.topology import selectors as topology_selectors
@@ -49,3 +50,18 @@ def workers_start_consuming(*, queue: str) -> int:
     """Tell every running worker to take messages from `queue` again; return how many confirmed."""
     replies = current_app.control.add_consumer(queue, reply=True, timeout=CONTROL_REPLY_SECONDS)
     return len(replies or [])
+
+
+def workers_consuming(*, queues: list[str]) -> dict[str, int]:
+    """Count the running workers that consume each queue; empty when none answers in time."""
+    try:
+        answers = current_app.control.inspect(timeout=CONTROL_REPLY_SECONDS).active_queues() or {}
+    except (OSError, kombu.exceptions.OperationalError):
+        return {}
+    if not answers:
+        return {}
+    counts = dict.fromkeys(queues, 0)
+    for consumed in answers.values():
+        for queue in {q.get("name") for q in consumed or []} & set(queues):
+            counts[queue] += 1
+    return counts
