@@ -9,6 +9,7 @@ class DeadLetterReason(models.TextChoices):
     EXPIRED = "expired", "TTL expired"
     UNROUTABLE = "unroutable", "No subscription matched"
     WORKER_LOST = "worker_lost", "Worker died on every attempt"
+    NO_HANDLER = "no_handler", "No handler registered"
 
 
 class DeadLetter(models.Model):

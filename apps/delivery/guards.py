@@ -15,7 +15,10 @@ the right queue's lease, and counts the start.
 
 After the start is counted (`AFTER_START`):
 5. `expired`: its message's TTL has passed: a dead letter, reason expired.
-6. `worker_lost`: it started more times than its subscription's max attempts, each start
+6. `no_handler`: its Python subscription names a handler this worker has not registered
+   (removed or renamed in a deploy, or saved behind the validator's back): a dead letter,
+   reason no_handler, at once — no retry can help and the handler never ran.
+7. `worker_lost`: it started more times than its subscription's max attempts, each start
    unrecorded: its worker died every time (a poison message): a dead letter, reason
    worker_lost.
 """
@@ -26,10 +29,11 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
-from apps.core import redis_keys
+from apps.core import consumers, redis_keys
 from apps.deadletters.models import DeadLetterReason
 from apps.delivery import outcomes
 from apps.delivery.models import OPEN_STATES, Delivery
+from apps.topology.models import ConsumerKind
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +110,21 @@ def expired(candidate: Candidate) -> str | None:
     return outcomes.dead(delivery=delivery, reason=DeadLetterReason.EXPIRED, attempts=delivery.attempts, error=error)
 
 
+def no_handler(candidate: Candidate) -> str | None:
+    delivery = candidate.delivery
+    assert delivery is not None
+    subscription = delivery.subscription
+    if subscription.consumer_kind != ConsumerKind.PYTHON or consumers.consumer_exists(subscription.handler):
+        return None
+    known = ", ".join(consumers.consumer_names()) or "none"
+    error = (
+        f"No consumer is registered as {subscription.handler!r} in this worker (registered: {known}); "
+        f"fix subscription {subscription.name}'s handler or deploy the consumer, then replay."
+    )
+    logger.error("Delivery %s: %s", delivery.pk, error)
+    return outcomes.dead(delivery=delivery, reason=DeadLetterReason.NO_HANDLER, attempts=delivery.attempts, error=error)
+
+
 def worker_lost(candidate: Candidate) -> str | None:
     delivery = candidate.delivery
     assert delivery is not None
@@ -124,4 +143,4 @@ def worker_lost(candidate: Candidate) -> str | None:
 
 
 BEFORE_START: tuple[Guard, ...] = (no_row, leased_elsewhere, deleted_since_leased, already_finished)
-AFTER_START: tuple[Guard, ...] = (expired, worker_lost)
+AFTER_START: tuple[Guard, ...] = (expired, no_handler, worker_lost)

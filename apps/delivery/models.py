@@ -70,6 +70,8 @@ class Delivery(models.Model):
         ]
         indexes = [
             models.Index(fields=["subscription", "state"]),
+            # A subscription's rates (apps.topology.statistics) count its recent finishes.
+            models.Index(fields=["subscription", "finished_at"]),
             models.Index(fields=["created_at"], condition=Q(sent_at__isnull=True), name="delivery_outbox"),
             models.Index(
                 fields=["expires_at"],

@@ -19,7 +19,7 @@ from django.db import transaction
 from apps.delivery import counters, ledger, outbox
 from apps.publishing.models import Message
 from apps.topology import selectors as topology_selectors
-from apps.topology.filter_policy import CompiledFilterPolicy, compile_filter_policy
+from apps.topology.filter_policy import CompiledFilterPolicy, FilterPolicyError, compile_filter_policy
 from apps.topology.models import Subscription, UnroutablePolicy
 
 logger = logging.getLogger(__name__)
@@ -64,9 +64,19 @@ def _compiled_policy(policy_json: bytes) -> CompiledFilterPolicy:
 
 
 def _matches(subscription: Subscription, message: Message) -> bool:
+    """Say whether the message passes the subscription's filter policy.
+
+    Every way in validates a policy before saving it (apps.topology.validation); one
+    written behind its back (a shell, raw SQL) must not fail the publish: it matches
+    nothing, and says so in the log.
+    """
     if not subscription.filter_policy:
         return True
-    policy = _compiled_policy(orjson.dumps(subscription.filter_policy, option=orjson.OPT_SORT_KEYS))
+    try:
+        policy = _compiled_policy(orjson.dumps(subscription.filter_policy, option=orjson.OPT_SORT_KEYS))
+    except FilterPolicyError as exc:
+        logger.error("Subscription %s has an invalid filter policy and receives nothing: %s", subscription.name, exc)
+        return False
     return policy.matches(attributes=message.attributes, payload=message.payload)
 
 

@@ -28,6 +28,7 @@ from functools import cache
 import certifi
 import httpx
 
+from apps.core.addresses import IPAddress, forbidden_reason
 from apps.core.errors import SwitchboardError
 
 # The part of a response body kept for the attempt log; the rest is never read.
@@ -36,10 +37,6 @@ RESPONSE_BODY_LIMIT = 2048
 RETRY_AFTER_MAX_SECONDS = 3600.0
 USER_AGENT = "Switchboard-Webhooks/1"
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-_METADATA_ADDRESSES = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
-_NAT64_PREFIX = ipaddress.ip_network("64:ff9b::/96")
 _RETRYABLE_STATUSES = {408, 429}
 
 
@@ -207,32 +204,6 @@ def _is_address(host: str, address: IPAddress) -> bool:
         return ipaddress.ip_address(host) == address
     except ValueError:
         return False
-
-
-def forbidden_reason(address: IPAddress) -> str | None:
-    """Say why webhooks must not reach `address` (e.g. "private"), or None if it is public."""
-    if isinstance(address, ipaddress.IPv6Address):
-        # IPv6 forms that carry an IPv4 address reach that address: judge it instead.
-        embedded = address.ipv4_mapped or address.sixtofour
-        if embedded is None and address in _NAT64_PREFIX:
-            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-        if embedded is not None:
-            return forbidden_reason(embedded)
-    if address in _METADATA_ADDRESSES:
-        return "cloud metadata"
-    for flag, reason in (
-        ("is_loopback", "loopback"),
-        ("is_unspecified", "unspecified"),
-        ("is_link_local", "link-local"),
-        ("is_multicast", "multicast"),
-        ("is_private", "private"),
-        ("is_reserved", "reserved"),
-    ):
-        if getattr(address, flag):
-            return reason
-    if not address.is_global:
-        return "non-public"
-    return None
 
 
 def parse_retry_after(value: str | None, *, now: datetime) -> float | None:

@@ -3,11 +3,13 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from apps.topology import services
+from apps.topology.forms import SubscriptionForm, TopicForm
 from apps.topology.models import Subscription, Topic
 
 
 class SubscriptionInline(admin.TabularInline):
     model = Subscription
+    form = SubscriptionForm
     fields = ["name", "consumer_kind", "handler", "max_attempts", "batch_size", "paused"]
     extra = 0
     show_change_link = True
@@ -15,6 +17,7 @@ class SubscriptionInline(admin.TabularInline):
 
 @admin.register(Topic)
 class TopicAdmin(admin.ModelAdmin):
+    form = TopicForm
     list_display = ["name", "description", "updated_at"]
     search_fields = ["name"]
     inlines = [SubscriptionInline]
@@ -22,6 +25,7 @@ class TopicAdmin(admin.ModelAdmin):
 
 @admin.register(Subscription)
 class SubscriptionAdmin(admin.ModelAdmin):
+    form = SubscriptionForm
     list_display = ["name", "topic", "consumer_kind", "handler", "max_attempts", "batch_size", "paused"]
     list_filter = ["consumer_kind", "paused", "topic"]
     search_fields = ["name", "handler"]

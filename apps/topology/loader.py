@@ -13,18 +13,16 @@ import os
 import re
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 from jsonschema import Draft202012Validator
 
-from apps.core import consumers
 from apps.core.errors import SwitchboardError
-from apps.topology.filter_policy import FilterPolicyError, validate_filter_policy
+from apps.topology import validation
 from apps.topology.models import NAME_PATTERN, ConsumerKind, UnroutablePolicy
-from apps.topology.webhook_secrets import webhook_secret_is_valid
+from apps.topology.specs import SubscriptionSpec, TopicSpec, TopologySpec
 
 _NAME = {"type": "string", "pattern": NAME_PATTERN}
 _ENV_REFERENCE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
@@ -63,17 +61,29 @@ TOPOLOGY_SCHEMA: dict[str, Any] = {
                     "url": {"type": "string", "pattern": "^https?://"},
                     "secrets_env": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
                     "filter_policy": {"type": "object"},
-                    "batch_size": {"type": "integer", "minimum": 1, "maximum": 1000},
+                    "batch_size": {
+                        "type": "integer",
+                        "minimum": validation.BATCH_SIZE[0],
+                        "maximum": validation.BATCH_SIZE[1],
+                    },
                     "paused": {"type": "boolean"},
                     "retry": {
                         "type": "object",
                         "additionalProperties": False,
                         "properties": {
-                            "max_attempts": {"type": "integer", "minimum": 1, "maximum": 100},
-                            "initial_delay": {"type": "number", "minimum": 0},
-                            "multiplier": {"type": "number", "minimum": 1},
-                            "max_delay": {"type": "number", "minimum": 0},
-                            "jitter": {"type": "number", "minimum": 0, "maximum": 1},
+                            "max_attempts": {
+                                "type": "integer",
+                                "minimum": validation.MAX_ATTEMPTS[0],
+                                "maximum": validation.MAX_ATTEMPTS[1],
+                            },
+                            "initial_delay": {"type": "number", "minimum": validation.RETRY_INITIAL_DELAY[0]},
+                            "multiplier": {"type": "number", "minimum": validation.RETRY_MULTIPLIER[0]},
+                            "max_delay": {"type": "number", "minimum": validation.RETRY_MAX_DELAY[0]},
+                            "jitter": {
+                                "type": "number",
+                                "minimum": validation.RETRY_JITTER[0],
+                                "maximum": validation.RETRY_JITTER[1],
+                            },
                         },
                     },
                 },
@@ -93,40 +103,6 @@ class TopologyError(SwitchboardError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
-
-
-@dataclass(frozen=True)
-class TopicSpec:
-    name: str
-    description: str = ""
-    unroutable: str = UnroutablePolicy.DROP.value
-    # Days a finished message is kept; None: SWITCHBOARD_RETENTION_DAYS.
-    retention_days: int | None = None
-
-
-@dataclass(frozen=True)
-class SubscriptionSpec:
-    name: str
-    topic: str
-    consumer_kind: str = ConsumerKind.PYTHON.value
-    handler: str = ""
-    webhook_url: str = ""
-    webhook_secrets: list[str] = field(default_factory=list, repr=False)
-    filter_policy: dict[str, Any] = field(default_factory=dict)
-    batch_size: int = 1
-    # None: the file does not say; sync_topology then never changes a runtime pause.
-    paused: bool | None = None
-    max_attempts: int = 5
-    retry_initial_delay: float = 1.0
-    retry_multiplier: float = 2.0
-    retry_max_delay: float = 300.0
-    retry_jitter: float = 0.2
-
-
-@dataclass(frozen=True)
-class TopologySpec:
-    topics: list[TopicSpec]
-    subscriptions: list[SubscriptionSpec]
 
 
 def _entry_label(document: Any, path: list[Any]) -> str:
@@ -200,6 +176,7 @@ def _to_spec(document: dict[str, Any], environ: Mapping[str, str]) -> TopologySp
                 handler=entry.get("handler", entry["name"] if kind == ConsumerKind.PYTHON else ""),
                 webhook_url=_expand_env(entry.get("url", ""), environ)[0],
                 webhook_secrets=environ.get(entry.get("secrets_env", ""), "").split(),
+                webhook_secrets_env=entry.get("secrets_env", ""),
                 filter_policy=entry.get("filter_policy", {}),
                 batch_size=entry.get("batch_size", 1),
                 paused=entry.get("paused"),
@@ -213,68 +190,76 @@ def _to_spec(document: dict[str, Any], environ: Mapping[str, str]) -> TopologySp
     return TopologySpec(topics=topics, subscriptions=subscriptions)
 
 
+# The key in topology.yaml of each SubscriptionSpec field the validator names.
+_FILE_KEYS = {
+    "consumer_kind": "consumer",
+    "webhook_url": "url",
+    "webhook_secrets": "secrets_env",
+    "max_attempts": "retry.max_attempts",
+    "retry_initial_delay": "retry.initial_delay",
+    "retry_multiplier": "retry.multiplier",
+    "retry_max_delay": "retry.max_delay",
+    "retry_jitter": "retry.jitter",
+}
+
+
 def _check_references(spec: TopologySpec, document: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
+    """Check what the schema cannot: names declared twice, references, the environment, and
+    each entry with the validator that the admin and the API use too (apps.topology.validation).
+    """
     problems = []
     topic_names = [t.name for t in spec.topics]
     problems += [f"topics: {name!r} is declared twice" for name in _duplicates(topic_names)]
     problems += [
         f"subscriptions: {name!r} is declared twice" for name in _duplicates([s.name for s in spec.subscriptions])
     ]
+    for index, topic in enumerate(spec.topics):
+        problems += [f"topics[{index}] ({topic.name}).{p}" for p in validation.topic_problems(topic)]
     entries = document.get("subscriptions") or []
     for index, sub in enumerate(spec.subscriptions):
         label = f"subscriptions[{index}] ({sub.name})"
         if sub.topic not in topic_names:
             problems.append(f"{label}.topic: unknown topic {sub.topic!r}; declare it under 'topics'")
-        if sub.consumer_kind == ConsumerKind.PYTHON and not consumers.consumer_exists(sub.handler):
-            known = ", ".join(consumers.consumer_names()) or "none"
-            problems.append(f"{label}.handler: no consumer registered as {sub.handler!r} (registered: {known})")
-        if sub.consumer_kind == ConsumerKind.WEBHOOK:
-            problems += _check_webhook(label, entries[index], environ)
-        else:
-            problems += [
-                f"{label}.{key}: only a webhook subscription takes {key}"
-                for key in ("url", "secrets_env")
-                if key in entries[index]
-            ]
-        if sub.retry_max_delay < sub.retry_initial_delay:
-            problems.append(f"{label}.retry.max_delay: must not be below initial_delay")
-        try:
-            validate_filter_policy(sub.filter_policy)
-        except FilterPolicyError as exc:
-            path = f"{label}.filter_policy" + (f".{exc.path}" if exc.path else "")
-            problems.append(f"{path}: {exc}")
+        environment = _check_environment(sub, entries[index], environ)
+        reported = {key for key, _ in environment}
+        for problem in validation.subscription_problems(sub, secrets_source=entries[index].get("secrets_env", "")):
+            key = _FILE_KEYS.get(problem.field, problem.field)
+            if key not in reported:
+                problems.append(
+                    f"{label}.{key}" + (f".{problem.path}" if problem.path else "") + f": {problem.message}"
+                )
+        problems += [f"{label}.{key}: {problem}" for key, problem in environment]
     return problems
 
 
-def _check_webhook(label: str, entry: dict[str, Any], environ: Mapping[str, str]) -> list[str]:
+def _check_environment(
+    sub: SubscriptionSpec, entry: dict[str, Any], environ: Mapping[str, str]
+) -> list[tuple[str, str]]:
+    """Check what a subscription entry takes from the environment; return (file key, problem) pairs."""
+    if sub.consumer_kind != ConsumerKind.WEBHOOK:
+        return [("secrets_env", "only a webhook subscription takes secrets_env")] if "secrets_env" in entry else []
     problems = []
-    if "url" not in entry:
-        problems.append(f"{label}.url: a webhook subscription needs a url")
-    else:
+    if "url" in entry:
         _, unset = _expand_env(entry["url"], environ)
         problems += [
-            f"{label}.url: environment variable {name} is not set; set it or write ${{{name}:-default}}"
-            for name in unset
+            ("url", f"environment variable {name} is not set; set it or write ${{{name}:-default}}") for name in unset
         ]
     name = entry.get("secrets_env")
     if name is None:
         problems.append(
-            f"{label}.secrets_env: a webhook subscription needs secrets_env, the environment variable "
-            "that holds its signing secrets"
+            (
+                "secrets_env",
+                "a webhook subscription needs secrets_env, the environment variable that holds its signing secrets",
+            )
         )
-        return problems
-    secrets = environ.get(name, "").split()
-    if not secrets:
+    elif not environ.get(name, "").split():
         problems.append(
-            f"{label}.secrets_env: environment variable {name} is not set or empty; "
-            "it must hold space-separated signing secrets (whsec_...)"
+            (
+                "secrets_env",
+                f"environment variable {name} is not set or empty; "
+                "it must hold space-separated signing secrets (whsec_...)",
+            )
         )
-    problems += [
-        f"{label}.secrets_env: secret {position} in {name} is malformed; expected whsec_ and the base64 "
-        "of 24 to 64 random bytes"
-        for position, secret in enumerate(secrets, start=1)
-        if not webhook_secret_is_valid(secret)
-    ]
     return problems
 
 

@@ -60,6 +60,11 @@ class Subscription(NamedModel):
     # Standard Webhooks signing secrets ("whsec_<base64>"); every active one signs each
     # request, so a receiver can rotate without missing a message.
     webhook_secrets = models.JSONField(default=list, blank=True)
+    webhook_secrets_env = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="The environment variable topology.yaml reads the signing secrets from (the export names it).",
+    )
     filter_policy = models.JSONField(default=dict, blank=True)
     max_attempts = models.PositiveIntegerField(default=5, validators=[MinValueValidator(1), MaxValueValidator(100)])
     retry_initial_delay = models.FloatField(default=1.0, help_text="Seconds before the first retry.")

@@ -158,3 +158,19 @@ def subscriptions_list(*, topics: TopicAccess = ALL_TOPICS) -> list[Subscription
 def subscription_batch_sizes() -> dict[str, int]:
     """Map each subscription's queue to its batch size."""
     return {s.queue: s.batch_size for s in Subscription.objects.only("name", "batch_size")}
+
+
+class TopicNotFoundError(SwitchboardError):
+    """No topic has this name (raised by callers for which `topic_get` finding none is an error)."""
+
+    status = 404
+    code = "unknown-topic"
+    title = "Unknown topic"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"There is no topic named {name!r}.")
+
+
+def topics_with_subscription_counts() -> list[Topic]:
+    """Return every topic, each annotated with `subscription_count`."""
+    return list(Topic.objects.annotate(subscription_count=Count("subscriptions")).order_by("name"))

@@ -137,3 +137,18 @@ def workers_start_consuming(*, queue: str) -> int | None:
         logger.warning("Cannot tell the workers to consume %s (%s); they follow the database.", queue, exc)
         return None
     return len(replies or [])
+
+
+def workers_consuming(*, queues: list[str]) -> dict[str, int]:
+    """Count the running workers that consume each queue; empty when none answers in time."""
+    try:
+        answers = current_app.control.inspect(timeout=CONTROL_REPLY_SECONDS).active_queues() or {}
+    except (OSError, kombu.exceptions.OperationalError):
+        return {}
+    if not answers:
+        return {}
+    counts = dict.fromkeys(queues, 0)
+    for consumed in answers.values():
+        for queue in {q.get("name") for q in consumed or []} & set(queues):
+            counts[queue] += 1
+    return counts

@@ -31,9 +31,10 @@ from apps.monitoring.alert_rules import AlertRulesError
 from apps.publishing.errors import InvalidMessageError, PayloadTooLargeError, PublishError, UnknownTopicError
 from apps.publishing.idempotency import IdempotencyKeyInFlightError, IdempotencyKeyReusedError
 from apps.publishing.selectors import UnknownMessageError
+from apps.topology.changes import InvalidSubscriptionError, InvalidTopicError, TopicInUseError, TopologyNameTakenError
 from apps.topology.filter_policy import FilterPolicyError
 from apps.topology.loader import TopologyError
-from apps.topology.selectors import UnknownSubscriptionError
+from apps.topology.selectors import TopicNotFoundError, UnknownSubscriptionError
 from apps.topology.services import TopologyPruneError
 from project.celery import UnsafeTimeLimitsError
 
@@ -103,6 +104,25 @@ ERRORS: list[tuple[SwitchboardError, int, str, str, dict[str, Any], dict[str, st
     (TopologyError(["a: bad", "b: worse"]), 400, "invalid-topology", "Invalid topology", {}, {}),
     (AlertRulesError(["rules[0] (r).above: bad"]), 400, "invalid-alert-rules", "Invalid alert rules", {}, {}),
     (TopologyPruneError("topic t has messages"), 409, "topology-prune-refused", "Topology prune refused", {}, {}),
+    (TopicNotFoundError("nope"), 404, "unknown-topic", "Unknown topic", {}, {}),
+    (
+        InvalidTopicError(errors={"name": ["bad"]}),
+        400,
+        "invalid-topic",
+        "Invalid topic",
+        {"errors": {"name": ["bad"]}},
+        {},
+    ),
+    (
+        InvalidSubscriptionError(errors={"handler": ["no consumer"]}),
+        400,
+        "invalid-subscription",
+        "Invalid subscription",
+        {"errors": {"handler": ["no consumer"]}},
+        {},
+    ),
+    (TopologyNameTakenError("A topic named 't' exists already."), 409, "name-taken", "Name taken", {}, {}),
+    (TopicInUseError("Topic t still has messages."), 409, "topic-in-use", "Topic in use", {}, {}),
     (
         FilterPolicyError("expected at least one value", path="region"),
         400,

@@ -27,7 +27,7 @@ def test_unknown_api_path_is_a_problem_404_for_every_method(api_client: APIClien
 
 
 def test_unknown_nested_api_path_is_a_problem_404(api_client: APIClient) -> None:
-    response = api_client.get("/api/v1/topics/orders.created")
+    response = api_client.get("/api/v1/topics/orders.created/nothing")
     assert response.status_code == 404
     assert response["Content-Type"] == "application/problem+json"
-    assert orjson.loads(response.content)["detail"] == "No API resource at /api/v1/topics/orders.created."
+    assert orjson.loads(response.content)["detail"] == "No API resource at /api/v1/topics/orders.created/nothing."

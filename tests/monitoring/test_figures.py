@@ -101,7 +101,7 @@ def test_gauges_are_read_from_queues_schedule_outbox_ledger_and_heartbeats(rds: 
     assert got.paused is True
     assert got.depth == {"ready": 3, "scheduled": 1, "in_flight": 1, "outbox": 2}
     assert got.oldest_open_age_seconds == pytest.approx(60, abs=5)
-    assert got.dead_letters == {"exhausted": 0, "permanent": 1, "expired": 0, "worker_lost": 0}
+    assert got.dead_letters == {"exhausted": 0, "permanent": 1, "expired": 0, "worker_lost": 0, "no_handler": 0}
     assert got.consumers == 1
     idle = figures.subscription("idle")
     assert (idle.depth, idle.oldest_open_age_seconds, idle.consumers, idle.paused) == (

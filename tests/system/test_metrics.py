@@ -19,7 +19,7 @@ import pytest
 from django.db.models import Min, Sum
 from prometheus_client.parser import text_string_to_metric_families
 
-from apps.deadletters.models import DeadLetter
+from apps.deadletters.models import DeadLetter, DeadLetterReason
 from apps.delivery import broker, outbox, scheduler
 from apps.delivery.models import OPEN_STATES, Delivery, DeliveryState
 from apps.publishing.models import Message
@@ -88,7 +88,7 @@ def ledger_counts() -> Samples:
             "reason", flat=True
         ):
             dead_letters[reason] += 1
-        for reason in ("exhausted", "permanent", "expired", "worker_lost"):
+        for reason in DeadLetterReason.values:
             put("switchboard_dead_letters", dead_letters[reason], subscription=s.name, reason=reason)
         put("switchboard_subscription_paused", 1 if s.paused else 0, subscription=s.name)
         put("switchboard_consumers", 0 if s.paused else 1, subscription=s.name)

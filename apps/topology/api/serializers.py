@@ -1,6 +1,34 @@
+"""Shapes of the topology API: topics and subscriptions as read and as written, and statistics.
+
+Write serializers only parse types; what a value may be is the validator's to say
+(apps.topology.validation, through apps.topology.changes), as for the file and the admin.
+"""
+
 from rest_framework import serializers
 
-from apps.topology.models import Subscription
+from apps.core.api.serializers import StrictSerializer
+from apps.topology.models import ConsumerKind, Subscription, Topic, UnroutablePolicy
+
+
+class TopicSerializer(serializers.ModelSerializer):
+    subscriptions = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Topic
+        fields = ["name", "description", "unroutable", "subscriptions", "created_at", "updated_at"]
+
+    def get_subscriptions(self, topic: Topic) -> list[str]:
+        return [s.name for s in topic.subscriptions.all()]
+
+
+class TopicWriteSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=100)
+    description = serializers.CharField(required=False, allow_blank=True)
+    unroutable = serializers.ChoiceField(choices=UnroutablePolicy.values, required=False)
+
+
+class TopicUpdateSerializer(TopicWriteSerializer):
+    name = None  # type: ignore[assignment]  # a topic is known by its name, which stays
 
 
 class SubscriptionSerializer(serializers.ModelSerializer):
@@ -16,13 +44,59 @@ class SubscriptionSerializer(serializers.ModelSerializer):
             "consumer_kind",
             "handler",
             "webhook_url",
+            "webhook_secrets_env",
             "filter_policy",
             "max_attempts",
+            "retry_initial_delay",
+            "retry_multiplier",
+            "retry_max_delay",
+            "retry_jitter",
             "batch_size",
             "paused",
             "queue",
             "queue_depth",
+            "created_at",
+            "updated_at",
         ]
 
     def get_queue_depth(self, subscription: Subscription) -> int | None:
         return self.context.get("queue_depths", {}).get(subscription.queue)
+
+
+class SubscriptionWriteSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=100)
+    topic = serializers.CharField(max_length=100)
+    consumer_kind = serializers.ChoiceField(choices=ConsumerKind.values, required=False)
+    handler = serializers.CharField(required=False, allow_blank=True, help_text="Default: the subscription's name.")
+    webhook_url = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    webhook_secrets = serializers.ListField(
+        child=serializers.CharField(), required=False, write_only=True, help_text="Signing secrets (whsec_...)."
+    )
+    webhook_secrets_env = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    filter_policy = serializers.JSONField(required=False)
+    max_attempts = serializers.IntegerField(required=False)
+    retry_initial_delay = serializers.FloatField(required=False)
+    retry_multiplier = serializers.FloatField(required=False)
+    retry_max_delay = serializers.FloatField(required=False)
+    retry_jitter = serializers.FloatField(required=False)
+    batch_size = serializers.IntegerField(required=False)
+    paused = serializers.BooleanField(required=False)
+
+
+class SubscriptionUpdateSerializer(SubscriptionWriteSerializer):
+    name = None  # type: ignore[assignment]  # a subscription is known by its name, which stays
+    topic = serializers.CharField(max_length=100, required=False)
+
+
+class SubscriptionStatisticsSerializer(serializers.Serializer):
+    subscription = serializers.CharField()
+    paused = serializers.BooleanField()
+    deliveries = serializers.DictField(child=serializers.IntegerField(), help_text="Deliveries by state.")
+    outbox = serializers.IntegerField(help_text="Open deliveries not sent to Redis yet.")
+    delayed = serializers.IntegerField(help_text="Open deliveries waiting for a later time.")
+    queued = serializers.IntegerField(allow_null=True, help_text="Task messages in the queue (null: Redis down).")
+    oldest_open_age_seconds = serializers.FloatField(allow_null=True)
+    rates_per_minute = serializers.DictField(child=serializers.FloatField())
+    consumers = serializers.IntegerField(
+        allow_null=True, help_text="Workers consuming the queue (null: none answered)."
+    )

@@ -1,0 +1,63 @@
+"""Render the topology in the database as topology.yaml, which `sync_topology` accepts back unchanged.
+
+Every value is written out (the retry policy too), so a file synced from the export
+finds every row as it is. Signing secrets never appear: a webhook subscription names
+the environment variable that holds them (`secrets_env`), which must be set where the
+file is synced, as for any topology file.
+"""
+
+import re
+from typing import Any
+
+import yaml
+
+from apps.topology.models import ConsumerKind, Subscription, Topic, UnroutablePolicy
+
+HEADER = "# Exported by Switchboard; `manage.py sync_topology --file <this file>` accepts it back.\n"
+
+
+def default_secrets_env(subscription_name: str) -> str:
+    """Name the environment variable of a webhook subscription's secrets when none was given."""
+    return re.sub(r"[^A-Z0-9]", "_", subscription_name.upper()) + "_WEBHOOK_SECRETS"
+
+
+def topology_document() -> dict[str, Any]:
+    """Describe every topic and subscription as topology.yaml does."""
+    topics = []
+    for topic in Topic.objects.order_by("name"):
+        entry: dict[str, Any] = {"name": topic.name}
+        if topic.description:
+            entry["description"] = topic.description
+        if topic.unroutable != UnroutablePolicy.DROP:
+            entry["unroutable"] = topic.unroutable
+        topics.append(entry)
+    subscriptions = [_subscription_entry(s) for s in Subscription.objects.select_related("topic").order_by("name")]
+    return {"topics": topics, "subscriptions": subscriptions}
+
+
+def _subscription_entry(subscription: Subscription) -> dict[str, Any]:
+    entry: dict[str, Any] = {"name": subscription.name, "topic": subscription.topic.name}
+    if subscription.consumer_kind == ConsumerKind.WEBHOOK:
+        entry["consumer"] = ConsumerKind.WEBHOOK.value
+        entry["url"] = subscription.webhook_url
+        entry["secrets_env"] = subscription.webhook_secrets_env or default_secrets_env(subscription.name)
+    else:
+        entry["handler"] = subscription.handler
+    if subscription.filter_policy:
+        entry["filter_policy"] = subscription.filter_policy
+    entry["batch_size"] = subscription.batch_size
+    if subscription.paused:
+        entry["paused"] = True
+    entry["retry"] = {
+        "max_attempts": subscription.max_attempts,
+        "initial_delay": subscription.retry_initial_delay,
+        "multiplier": subscription.retry_multiplier,
+        "max_delay": subscription.retry_max_delay,
+        "jitter": subscription.retry_jitter,
+    }
+    return entry
+
+
+def topology_export() -> str:
+    """Return the topology as YAML text."""
+    return HEADER + yaml.safe_dump(topology_document(), sort_keys=False, allow_unicode=True, width=100)
