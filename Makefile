@@ -99,6 +99,9 @@ test-tools: ## Install the Debian packages the tests use when missing (promtool,
 			|| echo "*** could not install$$missing; the tests that need them are skipped ***"; \
 	else \
 		echo "*** not installed:$$missing (needs apt-get as root); the tests that need them are skipped ***"; \
+	fi; \
+	if [[ -n "$${CI:-}" ]]; then \
+		for tool in $(TEST_TOOLS); do command -v "$${tool%%:*}" >/dev/null || { echo "CI is set and $${tool%%:*} is missing: install the Debian package $${tool##*:}." >&2; exit 1; }; done; \
 	fi
 
 .PHONY: test
