@@ -88,7 +88,7 @@ def ledger_counts() -> Samples:
             "reason", flat=True
         ):
             dead_letters[reason] += 1
-        for reason in DeadLetterReason.values:
+        for reason in (r for r in DeadLetterReason.values if r != DeadLetterReason.UNROUTABLE):
             put("switchboard_dead_letters", dead_letters[reason], subscription=s.name, reason=reason)
         put("switchboard_subscription_paused", 1 if s.paused else 0, subscription=s.name)
         put("switchboard_consumers", 0 if s.paused else 1, subscription=s.name)

@@ -145,11 +145,13 @@ class SubscriptionStatisticsView(APIView):
 
 
 class TopologyExportView(APIView):
-    required_scope = Scope.ADMIN  # the whole topology: every team's names
+    required_scope = Scope.ADMIN
 
     @extend_schema(responses={200: OpenApiResponse(description="topology.yaml")})
     def get(self, request: Request) -> HttpResponse:
-        return HttpResponse(topology_export(), content_type="application/yaml; charset=utf-8")
+        return HttpResponse(
+            topology_export(topics_visible=visible_topics(request)), content_type="application/yaml; charset=utf-8"
+        )
 
 
 class _SubscriptionSwitchView(APIView):
