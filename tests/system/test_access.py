@@ -70,6 +70,8 @@ def test_each_endpoint_hides_the_topics_outside_the_key(http: httpx.Client, api_
         "topic-messages-batch": {"messages": [{"payload": {}}]},
         "dead-letter-list": {"ids": [dead]},
         "dead-letter-replay": {"ids": [dead]},
+        "topic-list": {"name": "orders.returned"},
+        "subscription-list": {"name": "orders-audit", "topic": "orders.created", "handler": "inventory-reserve"},
     }
     restricted = api_key_create(name="payments", scopes=[Scope.ADMIN], topic_patterns=["payments.*"])[1]
     wrong: list[str] = []

@@ -4,7 +4,7 @@ Changes go through apps.topology.changes, so they pass the validator the file an
 admin use and have the file's effect.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import redis
 from django.db.models import QuerySet
@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.scopes import Scope
-from apps.accounts.topics import visible_topics
+from apps.accounts.topics import TopicNotVisibleError, visible_topics
 from apps.topology import changes, selectors, services, statistics
 from apps.topology.api.serializers import (
     SubscriptionSerializer,
@@ -56,6 +56,16 @@ def _topics(request: Request) -> QuerySet[Topic]:
     return visible_topics(request).filter(Topic.objects.prefetch_related("subscriptions"), "name")
 
 
+def _require_visible(request: Request, field: str) -> None:
+    """A key limited to some topics creates nothing outside them: 404, as for a topic it cannot see.
+
+    `field` of the request body names the topic; a malformed body is left to the serializer.
+    """
+    topic = request.data.get(field) if isinstance(request.data, Mapping) else None
+    if isinstance(topic, str) and not visible_topics(request).allows(topic):
+        raise TopicNotVisibleError(topic)
+
+
 def _topic(request: Request, name: str) -> Topic:
     topic = _topics(request).filter(name=name).first()
     if topic is None:
@@ -72,6 +82,7 @@ class TopicListView(APIView):
 
     @extend_schema(request=TopicWriteSerializer, responses={201: TopicSerializer})
     def post(self, request: Request) -> Response:
+        _require_visible(request, "name")
         serializer = TopicWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         topic = changes.topic_create(spec=TopicSpec(**serializer.validated_data))
@@ -107,6 +118,7 @@ class SubscriptionListView(APIView):
 
     @extend_schema(request=SubscriptionWriteSerializer, responses={201: SubscriptionSerializer})
     def post(self, request: Request) -> Response:
+        _require_visible(request, "topic")
         serializer = SubscriptionWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         subscription = changes.subscription_create(spec=changes.subscription_spec_new(serializer.validated_data))
