@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.audit import Actor
 from apps.accounts.scopes import Scope
 from apps.accounts.topics import visible_topics
 from apps.topology import changes, selectors, services, statistics
@@ -161,7 +162,7 @@ class _SubscriptionSwitchView(APIView):
     @extend_schema(request=None, responses={200: SubscriptionSerializer})
     def post(self, request: Request, name: str) -> Response:
         subscription = _subscription(request, name)
-        confirmed = type(self).switch(subscription=subscription)
+        confirmed = type(self).switch(subscription=subscription, actor=Actor.from_request(request))
         return _render([subscription], many=False, workers_confirmed=confirmed)
 
 
