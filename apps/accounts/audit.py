@@ -27,6 +27,12 @@ class AuditAction:
     SUBSCRIPTION_PAUSE = "subscription.pause"
     SUBSCRIPTION_RESUME = "subscription.resume"
     TOPOLOGY_SYNC = "topology.sync"
+    TOPIC_CREATE = "topic.create"
+    TOPIC_UPDATE = "topic.update"
+    TOPIC_DELETE = "topic.delete"
+    SUBSCRIPTION_CREATE = "subscription.create"
+    SUBSCRIPTION_UPDATE = "subscription.update"
+    SUBSCRIPTION_DELETE = "subscription.delete"
     API_KEY_CREATE = "api_key.create"
     API_KEY_REVOKE = "api_key.revoke"
 

@@ -99,3 +99,28 @@ def test_the_audit_api_filters_and_pages(authenticated_client: APIClient, billin
     assert [e["action"] for e in by_root["results"]] == ["subscription.resume"]
     assert bad.status_code == 400
     assert set(bad.json()["errors"]) == {"since"}
+
+
+def test_topology_changes_over_rest_are_audited(authenticated_client: APIClient, billing: Subscription) -> None:
+    authenticated_client.post("/api/v1/topics", {"name": "payments.made"}, format="json")
+    authenticated_client.patch("/api/v1/topics/payments.made", {"description": "money"}, format="json")
+    authenticated_client.post(
+        "/api/v1/subscriptions",
+        {"name": "ledger", "topic": "payments.made", "handler": "billing-charge"},
+        format="json",
+    )
+    authenticated_client.patch("/api/v1/subscriptions/ledger", {"max_attempts": 3}, format="json")
+    authenticated_client.delete("/api/v1/subscriptions/ledger")
+    authenticated_client.delete("/api/v1/topics/payments.made")
+
+    assert [(kind, name, action) for kind, name, action, _ in _rows() if action != "api_key.create"] == [
+        ("api_key", "tests", action)
+        for action in [
+            "topic.create",
+            "topic.update",
+            "subscription.create",
+            "subscription.update",
+            "subscription.delete",
+            "topic.delete",
+        ]
+    ]

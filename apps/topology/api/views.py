@@ -10,14 +10,14 @@ import redis
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import status
+from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.audit import Actor
 from apps.accounts.scopes import Scope
-from apps.accounts.topics import visible_topics
+from apps.accounts.topics import TopicNotVisibleError, visible_topics
 from apps.topology import changes, selectors, services, statistics
 from apps.topology.api.serializers import (
     SubscriptionSerializer,
@@ -57,6 +57,12 @@ def _topics(request: Request) -> QuerySet[Topic]:
     return visible_topics(request).filter(Topic.objects.prefetch_related("subscriptions"), "name")
 
 
+def _check_visible(request: Request, topic: str) -> None:
+    """A key limited to some topics creates and moves things only within them; others look unknown."""
+    if not visible_topics(request).allows(topic):
+        raise TopicNotVisibleError(topic)
+
+
 def _topic(request: Request, name: str) -> Topic:
     topic = _topics(request).filter(name=name).first()
     if topic is None:
@@ -75,7 +81,8 @@ class TopicListView(APIView):
     def post(self, request: Request) -> Response:
         serializer = TopicWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        topic = changes.topic_create(spec=TopicSpec(**serializer.validated_data))
+        _check_visible(request, serializer.validated_data["name"])
+        topic = changes.topic_create(spec=TopicSpec(**serializer.validated_data), actor=Actor.from_request(request))
         return Response(TopicSerializer(topic).data, status=status.HTTP_201_CREATED)
 
 
@@ -90,12 +97,14 @@ class TopicDetailView(APIView):
     def patch(self, request: Request, name: str) -> Response:
         serializer = TopicUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        topic = changes.topic_update(topic=_topic(request, name), changes=serializer.validated_data)
+        topic = changes.topic_update(
+            topic=_topic(request, name), changes=serializer.validated_data, actor=Actor.from_request(request)
+        )
         return Response(TopicSerializer(topic).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, name: str) -> Response:
-        changes.topic_delete(topic=_topic(request, name))
+        changes.topic_delete(topic=_topic(request, name), actor=Actor.from_request(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -110,7 +119,10 @@ class SubscriptionListView(APIView):
     def post(self, request: Request) -> Response:
         serializer = SubscriptionWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        subscription = changes.subscription_create(spec=changes.subscription_spec_new(serializer.validated_data))
+        _check_visible(request, serializer.validated_data["topic"])
+        subscription = changes.subscription_create(
+            spec=changes.subscription_spec_new(serializer.validated_data), actor=Actor.from_request(request)
+        )
         return _render([subscription], many=False, status_code=status.HTTP_201_CREATED)
 
 
@@ -125,14 +137,18 @@ class SubscriptionDetailView(APIView):
     def patch(self, request: Request, name: str) -> Response:
         serializer = SubscriptionUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        if "topic" in serializer.validated_data:
+            _check_visible(request, serializer.validated_data["topic"])
         subscription = changes.subscription_update(
-            subscription=_subscription(request, name), changes=serializer.validated_data
+            subscription=_subscription(request, name),
+            changes=serializer.validated_data,
+            actor=Actor.from_request(request),
         )
         return _render([subscription], many=False)
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, name: str) -> Response:
-        changes.subscription_delete(subscription=_subscription(request, name))
+        changes.subscription_delete(subscription=_subscription(request, name), actor=Actor.from_request(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -150,6 +166,8 @@ class TopologyExportView(APIView):
 
     @extend_schema(responses={200: OpenApiResponse(description="topology.yaml")})
     def get(self, request: Request) -> HttpResponse:
+        if not visible_topics(request).unrestricted:
+            raise exceptions.NotFound("A key limited to some topics cannot export the whole topology.")
         return HttpResponse(topology_export(), content_type="application/yaml; charset=utf-8")
 
 
