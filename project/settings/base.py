@@ -137,6 +137,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # django-axes says its version at every process start; lockouts still log (axes.handlers).
+    "loggers": {"axes.apps": {"level": "WARNING"}},
 }
 
 # --- REST API ------------------------------------------------------------------------
