@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from apps.core.views import ApiNotFoundView, healthz, readyz
 
 api_v1: list[URLPattern | URLResolver] = [
+    path("", include("apps.accounts.urls")),
     path("", include("apps.publishing.urls")),
     path("", include("apps.topology.urls")),
     path("", include("apps.deadletters.urls")),

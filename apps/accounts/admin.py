@@ -8,7 +8,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from apps.accounts import services
-from apps.accounts.models import ApiKey
+from apps.accounts.audit import Actor
+from apps.accounts.models import ApiKey, AuditEvent
 from apps.accounts.scopes import Scope
 from apps.accounts.topics import topic_patterns_parse
 from apps.core.errors import SwitchboardError
@@ -58,6 +59,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             scopes=data["scopes"],
             topic_patterns=data["topic_patterns"],
             expires_at=data["expires_at"],
+            actor=Actor.from_admin(request),
         )
         obj.pk = created.pk
         self.message_user(
@@ -72,5 +74,25 @@ class ApiKeyAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke the selected API keys")
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         for api_key in queryset.filter(revoked_at__isnull=True):
-            services.api_key_revoke(api_key=api_key)
+            services.api_key_revoke(api_key=api_key, actor=Actor.from_admin(request))
         self.message_user(request, "Revoked.", messages.SUCCESS)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """The audit log, read-only: rows are written only by apps.accounts.audit."""
+
+    list_display = ["at", "actor_kind", "actor_name", "action", "count", "ip"]
+    list_filter = ["action", "actor_kind"]
+    search_fields = ["actor_name"]
+    date_hierarchy = "at"
+    readonly_fields = ["at", "actor_kind", "actor_name", "action", "targets", "count", "ip"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
+        return False

@@ -31,3 +31,30 @@ class ApiKey(models.Model):
     @property
     def is_authenticated(self) -> bool:
         return True
+
+
+class AuditEvent(models.Model):
+    """One operator action: who did what to which objects, how many, when and from where.
+
+    Written by apps.accounts.audit.record in the transaction of the action itself.
+    """
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # api_key (name: the key's), admin (the admin user), command (the OS user), code (Python).
+    actor_kind = models.CharField(max_length=20)
+    actor_name = models.CharField(max_length=150)
+    action = models.CharField(max_length=50)
+    # The ids acted on, or the filter that selected them.
+    targets = models.JSONField(default=dict, blank=True)
+    count = models.PositiveIntegerField(default=0)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [
+            models.Index(fields=["action", "at"], name="audit_action_at"),
+            models.Index(fields=["actor_name", "at"], name="audit_actor_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_kind}:{self.actor_name} {self.action} ({self.count})"

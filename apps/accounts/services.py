@@ -6,10 +6,12 @@ import re
 import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
+from apps.accounts import audit
 from apps.accounts.models import ApiKey
 from apps.accounts.scopes import scopes_parse
 from apps.accounts.topics import topic_patterns_parse
@@ -89,6 +91,7 @@ def api_key_create(
     topic_patterns: Iterable[str] = (),
     expires_at: datetime | None = None,
     raw_key: str | None = None,
+    actor: audit.Actor = audit.PYTHON_CODE,
 ) -> tuple[ApiKey, str]:
     """Create a key named `name` and return it with the raw key, shown only this once.
 
@@ -99,18 +102,26 @@ def api_key_create(
     if raw_key is None:
         raw_key = api_key_generate()
     prefix, secret = _split(raw_key)
-    api_key = ApiKey.objects.create(
-        name=name,
-        prefix=prefix,
-        secret_hash=_hash(secret),
-        scopes=scopes_parse(scopes),
-        topic_patterns=topic_patterns_parse(topic_patterns),
-        expires_at=expires_at,
-    )
+    with transaction.atomic():
+        api_key = ApiKey.objects.create(
+            name=name,
+            prefix=prefix,
+            secret_hash=_hash(secret),
+            scopes=scopes_parse(scopes),
+            topic_patterns=topic_patterns_parse(topic_patterns),
+            expires_at=expires_at,
+        )
+        audit.record(actor, audit.AuditAction.API_KEY_CREATE, objects=_key_targets(api_key), count=1)
     return api_key, raw_key
 
 
-def api_key_ensure(*, name: str, raw_key: str | None = None, scopes: Iterable[str] = ()) -> tuple[ApiKey, str | None]:
+def _key_targets(api_key: ApiKey) -> dict[str, Any]:
+    return {"name": api_key.name, "prefix": api_key.prefix, "scopes": api_key.scopes, "topics": api_key.topic_patterns}
+
+
+def api_key_ensure(
+    *, name: str, raw_key: str | None = None, scopes: Iterable[str] = (), actor: audit.Actor = audit.PYTHON_CODE
+) -> tuple[ApiKey, str | None]:
     """Return the key named `name` with `scopes`, creating it (or replacing its secret with `raw_key`).
 
     The raw key is returned when it is known (created now or given); an existing key's
@@ -119,7 +130,7 @@ def api_key_ensure(*, name: str, raw_key: str | None = None, scopes: Iterable[st
     with transaction.atomic():
         existing = ApiKey.objects.select_for_update().filter(name=name).first()
         if existing is None:
-            return api_key_create(name=name, raw_key=raw_key, scopes=scopes)
+            return api_key_create(name=name, raw_key=raw_key, scopes=scopes, actor=actor)
         existing.scopes = scopes_parse(scopes)
         if raw_key is None:
             existing.save(update_fields=["scopes"])
@@ -141,9 +152,11 @@ def api_key_authenticate(*, raw_key: str) -> ApiKey:
     return api_key
 
 
-def api_key_revoke(*, api_key: ApiKey) -> None:
-    api_key.revoked_at = timezone.now()
-    api_key.save(update_fields=["revoked_at"])
+def api_key_revoke(*, api_key: ApiKey, actor: audit.Actor = audit.PYTHON_CODE) -> None:
+    with transaction.atomic():
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+        audit.record(actor, audit.AuditAction.API_KEY_REVOKE, objects=_key_targets(api_key), count=1)
 
 
 class UnknownApiKeyError(SwitchboardError):

@@ -13,6 +13,7 @@ Switchboard keeps its own state under `sb:` and its queues as `sb.<subscription>
 | `sb:counters` | hash | counts with no row of their own: duplicates, unroutable | delivery.counters |
 | `sb:metrics` | hash | counters of /metrics: published per topic, delivery outcomes per subscription | core.telemetry |
 | `sb:metrics:histograms` | hash | histogram buckets and sums of /metrics, per subscription | core.telemetry |
+| `sb:ratelimit:<kind>:<who>` | hash | token buckets: publish, api (per key), auth (per address) | accounts.ratelimit |
 | `sb:consumers` | hash | per worker node: the queues it consumes, and when it said so | monitoring.worker_heartbeat |
 
 The members of `sb:running`, `sb:scheduled` and `sb:scheduled:claimed` are the same
@@ -45,6 +46,14 @@ def is_subscription_queue(queue: str) -> bool:
 def subscription_of_queue(queue: str) -> str:
     """Name the subscription whose queue this is (the inverse of `subscription_queue`)."""
     return queue.removeprefix(SUBSCRIPTION_QUEUE_PREFIX)
+
+
+RATE_LIMIT_PREFIX = "sb:ratelimit:"
+
+
+def rate_limit(kind: str, who: str) -> str:
+    """Name the token bucket of `kind` (publish, api, auth) for `who` (an API key id, a client address)."""
+    return f"{RATE_LIMIT_PREFIX}{kind}:{who}"
 
 
 def starts(delivery_id: int) -> str:

@@ -13,6 +13,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from apps.accounts.audit import Actor
 from apps.core.errors import error_summary
 from apps.deadletters import selectors, services
 from apps.deadletters.models import DeadLetter
@@ -117,10 +118,10 @@ class DeadLetterAdmin(admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 
     def delete_model(self, request: HttpRequest, obj: DeadLetter) -> None:
-        services.dead_letters_purge(dead_letters=[obj.pk])
+        services.dead_letters_purge(dead_letters=[obj.pk], actor=Actor.from_admin(request))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> None:
-        services.dead_letters_purge(dead_letters=queryset)
+        services.dead_letters_purge(dead_letters=queryset, actor=Actor.from_admin(request))
 
     @admin.display(description="error")
     def error(self, obj: DeadLetter) -> str:
@@ -159,7 +160,9 @@ class DeadLetterAdmin(admin.ModelAdmin):
         form = ReplayForm(request.POST if request.POST.get("confirm") else None)
         if form.is_valid():
             report = services.dead_letters_replay(
-                dead_letters=queryset, rate_per_second=form.cleaned_data["rate_per_second"]
+                dead_letters=queryset,
+                rate_per_second=form.cleaned_data["rate_per_second"],
+                actor=Actor.from_admin(request),
             )
             skipped = sum(report.skipped.values())
             self.message_user(
@@ -184,7 +187,7 @@ class DeadLetterAdmin(admin.ModelAdmin):
     @admin.action(description="Purge selected dead letters", permissions=["delete"])
     def purge_selected(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> HttpResponse | None:
         if request.POST.get("confirm"):
-            report = services.dead_letters_purge(dead_letters=queryset)
+            report = services.dead_letters_purge(dead_letters=queryset, actor=Actor.from_admin(request))
             self.message_user(request, f"Purged {report.purged} dead letter(s).", messages.SUCCESS)
             return None
         context = {"title": "Purge dead letters"}

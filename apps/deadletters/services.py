@@ -3,14 +3,17 @@
 import logging
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Max, QuerySet
 from django.utils import timezone
 
+from apps.accounts import audit
+from apps.accounts.models import AuditEvent
 from apps.core import redis_keys
 from apps.core.errors import SwitchboardError
 from apps.core.redis import redis_client
@@ -60,7 +63,11 @@ class ReplayReport:
 
 
 def dead_letters_replay(
-    *, dead_letters: QuerySet[DeadLetter] | Iterable[int], rate_per_second: float = DEFAULT_REPLAY_RATE_PER_SECOND
+    *,
+    dead_letters: QuerySet[DeadLetter] | Iterable[int],
+    rate_per_second: float = DEFAULT_REPLAY_RATE_PER_SECOND,
+    actor: audit.Actor = audit.PYTHON_CODE,
+    targets: Mapping[str, Any] | None = None,
 ) -> ReplayReport:
     """Deliver dead letters again: their deliveries start afresh, at most `rate_per_second`.
 
@@ -76,15 +83,20 @@ def dead_letters_replay(
     such as replays that die again at once, are not replayed again), worked through in
     chunks of CHUNK_SIZE, each in one transaction. After each commit the deliveries go to
     Redis; while Redis is unreachable they wait in the outbox for the relay.
+
+    The audit log gets one row for `actor` (naming `targets`, the filter that selected the
+    dead letters, else their ids), written with the first chunk; each chunk adds its count.
     """
     _check_rate(rate_per_second)
     report = ReplayReport(rate_per_second=rate_per_second)
     started = timezone.now()
     total = _selection(dead_letters).count()
     logger.info("Replaying %s dead letters at up to %s per second.", total, rate_per_second)
+    event = _Audited(actor, audit.AuditAction.DEAD_LETTERS_REPLAY, targets or _ids(dead_letters))
     for chunk in _chunks(_selection(dead_letters)):
         with transaction.atomic():
             _replay_chunk(chunk, started=started, report=report)
+            event.add(len(chunk))
         logger.info(
             "Replay: %s of %s dead letters done (%s replayed, %s rerouted, %s skipped).",
             report.selected,
@@ -93,7 +105,33 @@ def dead_letters_replay(
             report.rerouted + report.still_unroutable,
             sum(report.skipped.values()),
         )
+    event.finish()
     return report
+
+
+class _Audited:
+    """The audit row of an action done in chunks: recorded with the first chunk, counted by each."""
+
+    def __init__(self, actor: audit.Actor, action: str, targets: Mapping[str, Any]) -> None:
+        self.actor, self.action, self.targets = actor, action, targets
+        self.event: AuditEvent | None = None
+
+    def add(self, count: int) -> None:
+        if self.event is None:
+            self.event = audit.record(self.actor, self.action, objects=self.targets, count=count)
+        else:
+            audit.add(self.event, count)
+
+    def finish(self) -> None:
+        """Record the action that matched nothing (no chunk recorded it)."""
+        if self.event is None:
+            self.add(0)
+
+
+def _ids(dead_letters: QuerySet[DeadLetter] | Iterable[int]) -> dict[str, Any]:
+    if isinstance(dead_letters, QuerySet):
+        return audit.ids_objects(list(dead_letters.order_by("pk").values_list("pk", flat=True)))
+    return audit.ids_objects(sorted(dead_letters))
 
 
 def _check_rate(rate_per_second: float) -> None:
@@ -205,17 +243,27 @@ class PurgeReport:
     purged: int
 
 
-def dead_letters_purge(*, dead_letters: QuerySet[DeadLetter] | Iterable[int]) -> PurgeReport:
+def dead_letters_purge(
+    *,
+    dead_letters: QuerySet[DeadLetter] | Iterable[int],
+    actor: audit.Actor = audit.PYTHON_CODE,
+    targets: Mapping[str, Any] | None = None,
+) -> PurgeReport:
     """Delete dead letters, in chunks; their messages and deliveries stay.
 
-    Deliveries replayed from a purged dead letter keep running; they lose the link.
+    Deliveries replayed from a purged dead letter keep running; they lose the link. The
+    audit log gets one row, as for a replay.
     """
     queryset = _selection(dead_letters)
     total = queryset.count()
     purged = 0
+    event = _Audited(actor, audit.AuditAction.DEAD_LETTERS_PURGE, targets or _ids(dead_letters))
     for chunk in _chunks(queryset):
         with transaction.atomic():
             _, per_model = DeadLetter.objects.filter(pk__in=chunk).delete()
-        purged += per_model.get(DeadLetter._meta.label, 0)
+            deleted = per_model.get(DeadLetter._meta.label, 0)
+            event.add(deleted)
+        purged += deleted
         logger.info("Purge: %s of %s dead letters deleted.", purged, total)
+    event.finish()
     return PurgeReport(purged=purged)

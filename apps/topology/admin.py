@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from apps.accounts.audit import Actor
 from apps.topology import services
 from apps.topology.forms import SubscriptionForm, TopicForm
 from apps.topology.models import Subscription, Topic
@@ -33,10 +34,10 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Pause selected subscriptions (messages wait in their queues)")
     def pause(self, request: HttpRequest, queryset: QuerySet[Subscription]) -> None:
-        confirmed = [services.subscription_pause(subscription=s) for s in queryset]
+        confirmed = [services.subscription_pause(subscription=s, actor=Actor.from_admin(request)) for s in queryset]
         self.message_user(request, f"Paused {len(confirmed)} subscription(s); workers confirmed: {confirmed}.")
 
     @admin.action(description="Resume selected subscriptions")
     def resume(self, request: HttpRequest, queryset: QuerySet[Subscription]) -> None:
-        confirmed = [services.subscription_resume(subscription=s) for s in queryset]
+        confirmed = [services.subscription_resume(subscription=s, actor=Actor.from_admin(request)) for s in queryset]
         self.message_user(request, f"Resumed {len(confirmed)} subscription(s); workers confirmed: {confirmed}.")

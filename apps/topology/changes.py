@@ -11,6 +11,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from apps.accounts import audit
 from apps.core.errors import SwitchboardError
 from apps.topology import services, validation
 from apps.topology.export import default_secrets_env
@@ -77,41 +78,45 @@ def _spec_values(spec: TopicSpec | SubscriptionSpec) -> dict[str, Any]:
 
 
 @transaction.atomic
-def topic_create(*, spec: TopicSpec) -> Topic:
-    """Create a topic as topology.yaml would declare it."""
+def topic_create(*, spec: TopicSpec, actor: audit.Actor = audit.PYTHON_CODE) -> Topic:
+    """Create a topic as topology.yaml would declare it (recorded in the audit log, as every change here)."""
     _check_topic(spec)
     if Topic.objects.filter(name=spec.name).exists():
         raise TopologyNameTakenError(f"A topic named {spec.name!r} exists already.")
     try:
         with transaction.atomic():
-            return Topic.objects.create(name=spec.name, **_spec_values(spec))
+            topic = Topic.objects.create(name=spec.name, **_spec_values(spec))
     except IntegrityError as exc:  # created meanwhile by another request
         raise TopologyNameTakenError(f"A topic named {spec.name!r} exists already.") from exc
+    audit.record(actor, audit.AuditAction.TOPIC_CREATE, objects={"topic": topic.name}, count=1)
+    return topic
 
 
 @transaction.atomic
-def topic_update(*, topic: Topic, changes: dict[str, Any]) -> Topic:
+def topic_update(*, topic: Topic, changes: dict[str, Any], actor: audit.Actor = audit.PYTHON_CODE) -> Topic:
     """Change a topic's description or unroutable policy (a topic is known by its name, which stays)."""
     spec = replace(topic_spec(topic), **changes)
     _check_topic(spec)
     for key, value in _spec_values(spec).items():
         setattr(topic, key, value)
     topic.save()
+    audit.record(actor, audit.AuditAction.TOPIC_UPDATE, objects={"topic": topic.name, "changes": changes}, count=1)
     return topic
 
 
 @transaction.atomic
-def topic_delete(*, topic: Topic) -> None:
+def topic_delete(*, topic: Topic, actor: audit.Actor = audit.PYTHON_CODE) -> None:
     """Delete a topic that has no subscriptions and no messages left (as `sync_topology --prune`)."""
     if topic.subscriptions.exists():
         names = ", ".join(topic.subscriptions.values_list("name", flat=True))
         raise TopicInUseError(f"Topic {topic.name} still has subscriptions ({names}); delete them first.")
     if topic.messages.exists():
         raise TopicInUseError(f"Topic {topic.name} still has messages; it cannot be deleted.")
+    audit.record(actor, audit.AuditAction.TOPIC_DELETE, objects={"topic": topic.name}, count=1)
     topic.delete()
 
 
-def subscription_create(*, spec: SubscriptionSpec) -> Subscription:
+def subscription_create(*, spec: SubscriptionSpec, actor: audit.Actor = audit.PYTHON_CODE) -> Subscription:
     """Create a subscription as topology.yaml would declare it; a paused one starts paused.
 
     A webhook subscription without `webhook_secrets_env` gets the default name, which the
@@ -130,12 +135,15 @@ def subscription_create(*, spec: SubscriptionSpec) -> Subscription:
                 )
         except IntegrityError as exc:
             raise TopologyNameTakenError(f"A subscription named {spec.name!r} exists already.") from exc
+        audit.record(actor, audit.AuditAction.SUBSCRIPTION_CREATE, objects={"subscription": spec.name}, count=1)
     if spec.paused:
-        services.subscription_pause(subscription=subscription)
+        services.subscription_pause(subscription=subscription, actor=actor)
     return subscription
 
 
-def subscription_update(*, subscription: Subscription, changes: dict[str, Any]) -> Subscription:
+def subscription_update(
+    *, subscription: Subscription, changes: dict[str, Any], actor: audit.Actor = audit.PYTHON_CODE
+) -> Subscription:
     """Change some of a subscription's fields (not its name); pause or resume it if `paused` changes."""
     spec = replace(subscription_spec(subscription), **changes)
     with transaction.atomic():
@@ -145,15 +153,19 @@ def subscription_update(*, subscription: Subscription, changes: dict[str, Any]) 
             if key != "paused":
                 setattr(subscription, key, value)
         subscription.save()
+        targets = {"subscription": subscription.name, "changes": {k: v for k, v in changes.items() if k != "paused"}}
+        audit.record(actor, audit.AuditAction.SUBSCRIPTION_UPDATE, objects=targets, count=1)
     if spec.paused != subscription.paused:
         switch = services.subscription_pause if spec.paused else services.subscription_resume
-        switch(subscription=subscription)
+        switch(subscription=subscription, actor=actor)
     return subscription
 
 
-def subscription_delete(*, subscription: Subscription) -> None:
+def subscription_delete(*, subscription: Subscription, actor: audit.Actor = audit.PYTHON_CODE) -> None:
     """Delete a subscription with its deliveries and dead letters (as `sync_topology --prune`)."""
-    subscription.delete()
+    with transaction.atomic():
+        audit.record(actor, audit.AuditAction.SUBSCRIPTION_DELETE, objects={"subscription": subscription.name}, count=1)
+        subscription.delete()
 
 
 def subscription_spec_new(values: dict[str, Any]) -> SubscriptionSpec:

@@ -5,6 +5,7 @@ from dataclasses import asdict, dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
+from apps.accounts import audit
 from apps.core.errors import SwitchboardError
 from apps.topology import workers
 from apps.topology.loader import TopologySpec
@@ -29,7 +30,9 @@ class TopologyPruneError(SwitchboardError):
 
 
 @transaction.atomic
-def topology_sync(*, spec: TopologySpec, prune: bool = False, apply_paused: bool = False) -> SyncReport:
+def topology_sync(
+    *, spec: TopologySpec, prune: bool = False, apply_paused: bool = False, actor: audit.Actor = audit.PYTHON_CODE
+) -> SyncReport:
     """Create and update topics and subscriptions as declared; all or nothing.
 
     Entries in the database but not in `spec` are reported, and deleted with `prune`
@@ -40,6 +43,8 @@ def topology_sync(*, spec: TopologySpec, prune: bool = False, apply_paused: bool
     a subscription whose entry sets `paused`, does the file's value win. A subscription
     the sync creates starts paused if its entry says so. Workers follow the flag by
     themselves (apps.topology.workers).
+
+    A sync that changed anything is recorded in the audit log, naming the changes.
     """
     report = SyncReport()
     topics = {}
@@ -75,6 +80,10 @@ def topology_sync(*, spec: TopologySpec, prune: bool = False, apply_paused: bool
             topic.delete()
             report.deleted.append(f"topic {topic.name}")
         report.not_declared = []
+    changes = {"created": report.created, "updated": report.updated, "deleted": report.deleted}
+    count = sum(len(names) for names in changes.values())
+    if count:
+        audit.record(actor, audit.AuditAction.TOPOLOGY_SYNC, objects=changes, count=count)
     return report
 
 
@@ -93,20 +102,24 @@ def _upsert(
     return instance, "updated"
 
 
-def subscription_pause(*, subscription: Subscription) -> int | None:
+def subscription_pause(*, subscription: Subscription, actor: audit.Actor = audit.PYTHON_CODE) -> int | None:
     """Stop delivering the subscription's messages, which accumulate in its queue.
 
-    The flag is saved first: it is the truth, which every worker follows within
-    SWITCHBOARD_PAUSE_RECONCILE_SECONDS. Return how many running workers confirmed the
-    broadcast that makes them follow at once, or None when Redis was unreachable.
+    The flag is saved first (with its audit row): it is the truth, which every worker
+    follows within SWITCHBOARD_PAUSE_RECONCILE_SECONDS. Return how many running workers
+    confirmed the broadcast that makes them follow at once, or None when Redis was unreachable.
     """
-    Subscription.objects.filter(pk=subscription.pk).update(paused=True, updated_at=timezone.now())
+    with transaction.atomic():
+        Subscription.objects.filter(pk=subscription.pk).update(paused=True, updated_at=timezone.now())
+        audit.record(actor, audit.AuditAction.SUBSCRIPTION_PAUSE, objects={"subscription": subscription.name}, count=1)
     subscription.paused = True
     return workers.workers_stop_consuming(queue=subscription.queue)
 
 
-def subscription_resume(*, subscription: Subscription) -> int | None:
+def subscription_resume(*, subscription: Subscription, actor: audit.Actor = audit.PYTHON_CODE) -> int | None:
     """Deliver the subscription's messages again; return how many running workers confirmed (None: see above)."""
-    Subscription.objects.filter(pk=subscription.pk).update(paused=False, updated_at=timezone.now())
+    with transaction.atomic():
+        Subscription.objects.filter(pk=subscription.pk).update(paused=False, updated_at=timezone.now())
+        audit.record(actor, audit.AuditAction.SUBSCRIPTION_RESUME, objects={"subscription": subscription.name}, count=1)
     subscription.paused = False
     return workers.workers_start_consuming(queue=subscription.queue)

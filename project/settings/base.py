@@ -5,6 +5,7 @@ override what differs. Every value a deployment may change is an environment var
 `config/env.example` lists them.
 """
 
+import re
 from pathlib import Path
 
 import environ
@@ -58,6 +59,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_filters",
+    "axes",
     "apps.core",
     "apps.accounts",
     "apps.topology",
@@ -78,7 +80,23 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Admin logins lock out after repeated failures (django-axes): AxesStandaloneBackend
+# refuses a locked-out username from that address before Django checks the password.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+# Hours a lockout lasts; a successful login before then resets the count.
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_TIME_HOURS", default=0.25)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# The attempts live in the database (axes' own tables), shared by every web process.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 
 ROOT_URLCONF = "project.urls"
 WSGI_APPLICATION = "project.wsgi.application"
@@ -119,6 +137,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # django-axes says its version at every process start; lockouts still log (axes.handlers).
+    "loggers": {"axes.apps": {"level": "WARNING"}},
 }
 
 # --- REST API ------------------------------------------------------------------------
@@ -131,6 +151,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "apps.accounts.schema.ScopedAutoSchema",
     "EXCEPTION_HANDLER": "apps.core.api.problems.problem_exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["apps.accounts.ratelimit.ApiKeyRateThrottle"],
     "UNAUTHENTICATED_USER": None,
 }
 
@@ -181,6 +202,15 @@ SWITCHBOARD_METRICS_PUBLIC = env.bool("SWITCHBOARD_METRICS_PUBLIC", default=Fals
 # Count published messages, delivery outcomes and timings (apps.core.telemetry). Off
 # only to measure what counting costs (bench); /metrics then shows no counters move.
 SWITCHBOARD_METRICS_COUNTING = env.bool("SWITCHBOARD_METRICS_COUNTING", default=True)
+
+# Rate limits (apps/accounts/ratelimit.py): <count>/<s|m|h>, or off. Per API key for
+# publishing and for every other call; per client address for failed authentication.
+SWITCHBOARD_RATE_LIMIT_PUBLISH = env.str("SWITCHBOARD_RATE_LIMIT_PUBLISH", default="1000/s")
+SWITCHBOARD_RATE_LIMIT_API = env.str("SWITCHBOARD_RATE_LIMIT_API", default="50/s")
+SWITCHBOARD_RATE_LIMIT_AUTH_FAILURES = env.str("SWITCHBOARD_RATE_LIMIT_AUTH_FAILURES", default="20/m")
+for _name in ["SWITCHBOARD_RATE_LIMIT_PUBLISH", "SWITCHBOARD_RATE_LIMIT_API", "SWITCHBOARD_RATE_LIMIT_AUTH_FAILURES"]:
+    if not re.fullmatch(r"off|[1-9][0-9]*/[smh]", globals()[_name].strip()):
+        raise environ.ImproperlyConfigured(f"{_name} must be <count>/<s|m|h> (e.g. 1000/s) or off.")
 
 # --- Redis and Celery ----------------------------------------------------------------
 

@@ -14,6 +14,10 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # System tests start their own Redis and pass its URL; unit tests never reach Redis.
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:1/0")
 CELERY_BROKER_URL = REDIS_URL
+# Rate limits are off unless a test turns them on (tests/system/test_rate_limits.py).
+SWITCHBOARD_RATE_LIMIT_PUBLISH = env.str("SWITCHBOARD_RATE_LIMIT_PUBLISH", default="off")
+SWITCHBOARD_RATE_LIMIT_API = env.str("SWITCHBOARD_RATE_LIMIT_API", default="off")
+SWITCHBOARD_RATE_LIMIT_AUTH_FAILURES = env.str("SWITCHBOARD_RATE_LIMIT_AUTH_FAILURES", default="off")
 
 # One test database per test run (named by the pytest process), so two runs on one
 # machine never share or drop each other's database. System tests hand its name to the

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from django.apps import apps as django_apps
 
+from apps.accounts.ratelimit import RateLimitedError
 from apps.accounts.scopes import InvalidScopeError, MissingScopeError, UndeclaredScopeError
 from apps.accounts.services import InvalidApiKeyError, InvalidDurationError, UnknownApiKeyError, WeakApiKeyError
 from apps.accounts.topics import InvalidTopicPatternError, TopicNotVisibleError
@@ -80,6 +81,14 @@ ERRORS: list[tuple[SwitchboardError, int, str, str, dict[str, Any], dict[str, st
     ),
     (InvalidDurationError("'x' is not a duration."), 400, "invalid-duration", "Invalid duration", {}, {}),
     (UnknownApiKeyError("There is no API key named 'x'."), 404, "unknown-api-key", "Unknown API key", {}, {}),
+    (
+        RateLimitedError("This API key's publish rate limit (10/s) is used up.", retry_after=2),
+        429,
+        "rate-limited",
+        "Too many requests",
+        {},
+        {"Retry-After": "2"},
+    ),
     (InvalidScopeError("Unknown scope x."), 400, "invalid-scope", "Unknown scope", {}, {}),
     (InvalidTopicPatternError("Topic pattern 'A'."), 400, "invalid-topic-pattern", "Invalid topic pattern", {}, {}),
     (TopicNotVisibleError("orders.created"), 404, "unknown-topic", "Unknown topic", {}, {}),

@@ -123,7 +123,12 @@ FIXED_KEYS = {
     redis_keys.CONSUMERS,
     "fault:executions",
 }
-FIXED_PREFIXES = (redis_keys.SUBSCRIPTION_QUEUE_PREFIX, "_kombu.binding.", "_kombu.binding_")
+FIXED_PREFIXES = (
+    redis_keys.SUBSCRIPTION_QUEUE_PREFIX,
+    redis_keys.RATE_LIMIT_PREFIX,
+    "_kombu.binding.",
+    "_kombu.binding_",
+)
 
 
 def telemetry_fields(client: redis.Redis) -> int:

@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.audit import Actor
 from apps.accounts.scopes import Scope
 from apps.accounts.topics import visible_topics
 from apps.deadletters import selectors, services
@@ -93,6 +94,11 @@ def _selected(request: Request, selection: dict[str, Any]) -> QuerySet[Any]:
     return selectors.dead_letters_with_ids(ids=selection["ids"], topics=topics)
 
 
+def _targets(selection: dict[str, Any]) -> dict[str, Any] | None:
+    """What the audit log names: the filter of a selection by filter (ids are recorded as they are)."""
+    return None if "ids" in selection else {"filter": selection["filter"]}
+
+
 def _get_or_404(request: Request, dead_letter_id: int) -> Any:
     dead_letter = selectors.dead_letter_get(dead_letter_id=dead_letter_id, topics=visible_topics(request))
     if dead_letter is None:
@@ -127,7 +133,11 @@ class DeadLetterListView(APIView):
     def delete(self, request: Request) -> Response:
         selection = DeadLetterSelectionSerializer(data=request.data)
         selection.is_valid(raise_exception=True)
-        report = services.dead_letters_purge(dead_letters=_selected(request, selection.validated_data))
+        report = services.dead_letters_purge(
+            dead_letters=_selected(request, selection.validated_data),
+            actor=Actor.from_request(request),
+            targets=_targets(selection.validated_data),
+        )
         return Response(PurgeReportSerializer(report).data)
 
 
@@ -145,6 +155,8 @@ class DeadLetterReplayView(APIView):
         report = services.dead_letters_replay(
             dead_letters=_selected(request, selection.validated_data),
             rate_per_second=selection.validated_data["rate_per_second"],
+            actor=Actor.from_request(request),
+            targets=_targets(selection.validated_data),
         )
         return Response(ReplayReportSerializer(report).data, status=status.HTTP_202_ACCEPTED)
 
@@ -158,5 +170,7 @@ class DeadLetterDetailView(APIView):
 
     @extend_schema(operation_id="dead_letter_purge", request=None, responses={204: None})
     def delete(self, request: Request, dead_letter_id: int) -> Response:
-        services.dead_letters_purge(dead_letters=[_get_or_404(request, dead_letter_id).pk])
+        services.dead_letters_purge(
+            dead_letters=[_get_or_404(request, dead_letter_id).pk], actor=Actor.from_request(request)
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)

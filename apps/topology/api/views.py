@@ -4,17 +4,18 @@ Changes go through apps.topology.changes, so they pass the validator the file an
 admin use and have the file's effect.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 import redis
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import status
+from rest_framework import exceptions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.audit import Actor
 from apps.accounts.scopes import Scope
 from apps.accounts.topics import TopicNotVisibleError, visible_topics
 from apps.topology import changes, selectors, services, statistics
@@ -56,13 +57,9 @@ def _topics(request: Request) -> QuerySet[Topic]:
     return visible_topics(request).filter(Topic.objects.prefetch_related("subscriptions"), "name")
 
 
-def _require_visible(request: Request, field: str) -> None:
-    """A key limited to some topics creates nothing outside them: 404, as for a topic it cannot see.
-
-    `field` of the request body names the topic; a malformed body is left to the serializer.
-    """
-    topic = request.data.get(field) if isinstance(request.data, Mapping) else None
-    if isinstance(topic, str) and not visible_topics(request).allows(topic):
+def _check_visible(request: Request, topic: str) -> None:
+    """A key limited to some topics creates and moves things only within them; others look unknown."""
+    if not visible_topics(request).allows(topic):
         raise TopicNotVisibleError(topic)
 
 
@@ -82,10 +79,10 @@ class TopicListView(APIView):
 
     @extend_schema(request=TopicWriteSerializer, responses={201: TopicSerializer})
     def post(self, request: Request) -> Response:
-        _require_visible(request, "name")
         serializer = TopicWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        topic = changes.topic_create(spec=TopicSpec(**serializer.validated_data))
+        _check_visible(request, serializer.validated_data["name"])
+        topic = changes.topic_create(spec=TopicSpec(**serializer.validated_data), actor=Actor.from_request(request))
         return Response(TopicSerializer(topic).data, status=status.HTTP_201_CREATED)
 
 
@@ -100,12 +97,14 @@ class TopicDetailView(APIView):
     def patch(self, request: Request, name: str) -> Response:
         serializer = TopicUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        topic = changes.topic_update(topic=_topic(request, name), changes=serializer.validated_data)
+        topic = changes.topic_update(
+            topic=_topic(request, name), changes=serializer.validated_data, actor=Actor.from_request(request)
+        )
         return Response(TopicSerializer(topic).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, name: str) -> Response:
-        changes.topic_delete(topic=_topic(request, name))
+        changes.topic_delete(topic=_topic(request, name), actor=Actor.from_request(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -118,10 +117,12 @@ class SubscriptionListView(APIView):
 
     @extend_schema(request=SubscriptionWriteSerializer, responses={201: SubscriptionSerializer})
     def post(self, request: Request) -> Response:
-        _require_visible(request, "topic")
         serializer = SubscriptionWriteSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        subscription = changes.subscription_create(spec=changes.subscription_spec_new(serializer.validated_data))
+        _check_visible(request, serializer.validated_data["topic"])
+        subscription = changes.subscription_create(
+            spec=changes.subscription_spec_new(serializer.validated_data), actor=Actor.from_request(request)
+        )
         return _render([subscription], many=False, status_code=status.HTTP_201_CREATED)
 
 
@@ -136,14 +137,18 @@ class SubscriptionDetailView(APIView):
     def patch(self, request: Request, name: str) -> Response:
         serializer = SubscriptionUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        if "topic" in serializer.validated_data:
+            _check_visible(request, serializer.validated_data["topic"])
         subscription = changes.subscription_update(
-            subscription=_subscription(request, name), changes=serializer.validated_data
+            subscription=_subscription(request, name),
+            changes=serializer.validated_data,
+            actor=Actor.from_request(request),
         )
         return _render([subscription], many=False)
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, name: str) -> Response:
-        changes.subscription_delete(subscription=_subscription(request, name))
+        changes.subscription_delete(subscription=_subscription(request, name), actor=Actor.from_request(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -157,13 +162,13 @@ class SubscriptionStatisticsView(APIView):
 
 
 class TopologyExportView(APIView):
-    required_scope = Scope.ADMIN
+    required_scope = Scope.ADMIN  # the whole topology: every team's names
 
     @extend_schema(responses={200: OpenApiResponse(description="topology.yaml")})
     def get(self, request: Request) -> HttpResponse:
-        return HttpResponse(
-            topology_export(topics_visible=visible_topics(request)), content_type="application/yaml; charset=utf-8"
-        )
+        if not visible_topics(request).unrestricted:
+            raise exceptions.NotFound("A key limited to some topics cannot export the whole topology.")
+        return HttpResponse(topology_export(), content_type="application/yaml; charset=utf-8")
 
 
 class _SubscriptionSwitchView(APIView):
@@ -175,7 +180,7 @@ class _SubscriptionSwitchView(APIView):
     @extend_schema(request=None, responses={200: SubscriptionSerializer})
     def post(self, request: Request, name: str) -> Response:
         subscription = _subscription(request, name)
-        confirmed = type(self).switch(subscription=subscription)
+        confirmed = type(self).switch(subscription=subscription, actor=Actor.from_request(request))
         return _render([subscription], many=False, workers_confirmed=confirmed)
 
 

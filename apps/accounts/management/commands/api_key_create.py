@@ -6,6 +6,7 @@ from django.db import IntegrityError
 from django.utils import timezone
 
 from apps.accounts import services
+from apps.accounts.audit import Actor
 from apps.accounts.scopes import SCOPE_NAMES
 from apps.core.management.base import SwitchboardCommand
 
@@ -25,7 +26,11 @@ class Command(SwitchboardCommand):
         expires_at = None if expires is None else timezone.now() + services.duration_parse(expires)
         try:
             _, raw_key = services.api_key_create(
-                name=name, scopes=scopes.split(","), topic_patterns=topics.split(","), expires_at=expires_at
+                name=name,
+                scopes=scopes.split(","),
+                topic_patterns=topics.split(","),
+                expires_at=expires_at,
+                actor=Actor.from_command(),
             )
         except IntegrityError as exc:
             raise CommandError(f"An API key named {name!r} exists already.") from exc

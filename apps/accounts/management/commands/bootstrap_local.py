@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 
 from apps.accounts import services
+from apps.accounts.audit import Actor
 from apps.accounts.scopes import Scope
 from apps.core.management.base import SwitchboardCommand
 
@@ -50,14 +51,19 @@ class Command(SwitchboardCommand):
             user.set_password(password)
             user.save(update_fields=["password"])
         try:
-            _, known_key = services.api_key_ensure(name=LOCAL_API_KEY_NAME, raw_key=raw_key, scopes=[Scope.ADMIN])
+            _, known_key = services.api_key_ensure(
+                name=LOCAL_API_KEY_NAME, raw_key=raw_key, scopes=[Scope.ADMIN], actor=Actor.from_command()
+            )
         except services.InvalidApiKeyError as exc:
             source = "SWITCHBOARD_API_KEY" if os.environ.get("SWITCHBOARD_API_KEY") else str(credentials)
             raise CommandError(f"The API key in {source} is not valid: {exc}") from exc
         if known_key is None:
             # The key exists but its secret was lost with the credentials file: rotate it.
             _, known_key = services.api_key_ensure(
-                name=LOCAL_API_KEY_NAME, raw_key=services.api_key_generate(), scopes=[Scope.ADMIN]
+                name=LOCAL_API_KEY_NAME,
+                raw_key=services.api_key_generate(),
+                scopes=[Scope.ADMIN],
+                actor=Actor.from_command(),
             )
             self.stderr.write(self.style.WARNING("The local API key's secret was unknown; it was replaced."))
 

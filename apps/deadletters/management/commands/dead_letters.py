@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import CommandError
 from django.db.models import QuerySet
 
+from apps.accounts.audit import Actor
 from apps.core.management.base import SwitchboardCommand
 from apps.deadletters import selectors, services
 from apps.deadletters.filters import FILTER_NAMES
@@ -35,10 +36,14 @@ class Command(SwitchboardCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         dead_letters = self._selection(options)
+        filters = {name: options[name] for name in FILTER_NAMES if options[name] is not None}
+        targets = None if options["ids"] else {"filter": filters}
         if options["operation"] == "replay":
-            report: Any = services.dead_letters_replay(dead_letters=dead_letters, rate_per_second=options["rate"])
+            report: Any = services.dead_letters_replay(
+                dead_letters=dead_letters, rate_per_second=options["rate"], actor=Actor.from_command(), targets=targets
+            )
         else:
-            report = services.dead_letters_purge(dead_letters=dead_letters)
+            report = services.dead_letters_purge(dead_letters=dead_letters, actor=Actor.from_command(), targets=targets)
         self.stdout.write(json.dumps(asdict(report), default=str, sort_keys=True))
 
     def _selection(self, options: dict[str, Any]) -> QuerySet[DeadLetter]:

@@ -3,6 +3,7 @@ from typing import Any
 
 from django.conf import settings
 
+from apps.accounts.audit import Actor
 from apps.core.management.base import SwitchboardCommand
 from apps.topology import selectors, services
 
@@ -19,10 +20,10 @@ class Command(SwitchboardCommand):
         if subscription is None:
             raise selectors.UnknownSubscriptionError(name)
         if action == "pause":
-            confirmed = services.subscription_pause(subscription=subscription)
+            confirmed = services.subscription_pause(subscription=subscription, actor=Actor.from_command())
             self.stdout.write(f"Paused {name}: its messages wait in {subscription.queue}.")
         else:
-            confirmed = services.subscription_resume(subscription=subscription)
+            confirmed = services.subscription_resume(subscription=subscription, actor=Actor.from_command())
             self.stdout.write(f"Resumed {name}.")
         if confirmed is None:
             seconds = settings.SWITCHBOARD_PAUSE_RECONCILE_SECONDS

@@ -5,6 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import CommandError
 
+from apps.accounts.audit import Actor
 from apps.core.management.base import SwitchboardCommand
 from apps.topology import services
 from apps.topology.loader import TopologyError, topology_read
@@ -40,7 +41,9 @@ class Command(SwitchboardCommand):
             self.stdout.write(f"{path} is valid: {len(spec.topics)} topics, {len(spec.subscriptions)} subscriptions.")
             return
         try:
-            report = services.topology_sync(spec=spec, prune=prune, apply_paused=apply_paused)
+            report = services.topology_sync(
+                spec=spec, prune=prune, apply_paused=apply_paused, actor=Actor.from_command()
+            )
         except services.TopologyPruneError as exc:
             raise CommandError(f"{exc}; nothing was changed.") from exc
         for outcome in ("created", "updated", "deleted"):
