@@ -1,5 +1,7 @@
 """Probes and fallbacks that belong to no domain app."""
 
+import logging
+
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from drf_spectacular.utils import extend_schema
@@ -11,6 +13,8 @@ from rest_framework.views import APIView
 from apps.core import readiness
 from apps.core.middleware import API_PREFIX, problem_json
 
+logger = logging.getLogger(__name__)
+
 
 def healthz(request: HttpRequest) -> JsonResponse:
     """Answer 200 while the web process runs (liveness; checks nothing else)."""
@@ -18,10 +22,17 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Answer 200 when the database and a safely configured Redis are reachable, else 503 saying why."""
+    """Answer 200 when the database and a safely configured Redis are reachable, else 503 saying why.
+
+    Not being ready is a state a probe reports, not a server error: one WARNING line says
+    why, instead of Django's ERROR line for a 503.
+    """
     problems = readiness.readiness_problems()
     if problems:
-        return JsonResponse({"status": "not ready", "problems": problems}, status=503)
+        logger.warning("Not ready: %s", "; ".join(problems))
+        response = JsonResponse({"status": "not ready", "problems": problems}, status=503)
+        response._has_been_logged = True  # type: ignore[attr-defined] # Django's mark: logged already
+        return response
     return JsonResponse({"status": "ready"})
 
 

@@ -23,6 +23,7 @@ from django.db import transaction
 from apps.core import telemetry
 from apps.core.consumers import Consumer, ReceivedMessage, UnknownConsumerError
 from apps.core.errors import RetryableError, SwitchboardError
+from apps.core.logs import log_context, log_context_update
 from apps.core.redis import redis_client
 from apps.deadletters.models import DeadLetterReason
 from apps.delivery import consumers, error_reports, guards, ledger, outcomes, scheduler, selectors
@@ -89,6 +90,7 @@ def delivery_attempt_batch(
     one_transaction = False
     try:
         loaded = selectors.deliveries_for_attempt(list(batch.held))
+        _name_in_task_lines(loaded.values())
         one_transaction = batch.counted_together() and _transactional(loaded.values())
         results = _attempt_in_turn(batch, delivery_ids, loaded, one_transaction=one_transaction)
     except BaseException:
@@ -104,6 +106,16 @@ def delivery_attempt_batch(
         batch.stop_renewing()
     batch.release_finished()
     return results
+
+
+def _name_in_task_lines(deliveries: Iterable[Delivery]) -> None:
+    """Name the subscription (and a lone delivery's message) on the task's lines, Celery's included."""
+    deliveries = list(deliveries)
+    subscriptions = {d.subscription.name for d in deliveries}
+    if len(subscriptions) == 1:
+        log_context_update(subscription=subscriptions.pop())
+    if len(deliveries) == 1:
+        log_context_update(message_id=str(deliveries[0].message_id))
 
 
 def _transactional(deliveries: Iterable[Delivery]) -> bool:
@@ -139,6 +151,18 @@ def _attempt_in_turn(
 
 
 def _attempt_one(batch: BatchLeases, delivery_id: int, loaded: dict[int, Delivery]) -> str:
+    """Attempt one delivery of the batch; every line it logs names the delivery, its message and subscription."""
+    delivery = loaded.get(delivery_id)
+    if delivery is None:
+        with log_context(delivery_id=delivery_id):
+            return _attempt_one_logged(batch, delivery_id, loaded)
+    with log_context(
+        delivery_id=delivery_id, message_id=str(delivery.message_id), subscription=delivery.subscription.name
+    ):
+        return _attempt_one_logged(batch, delivery_id, loaded)
+
+
+def _attempt_one_logged(batch: BatchLeases, delivery_id: int, loaded: dict[int, Delivery]) -> str:
     """Attempt one delivery of the batch; release its lease with the next round trip unless interrupted."""
     candidate = guards.Candidate(
         delivery_id=delivery_id,

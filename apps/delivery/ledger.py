@@ -16,6 +16,7 @@ reset it) changes nothing, and its function says so by returning False (or a cou
 | `delivery_mark_delivered` | open → delivered | the handler succeeded |
 | `delivery_mark_retrying` | open → retrying | a retryable failure; the retry is scheduled |
 | `delivery_mark_dead` | open → dead | no attempt left, with its dead letter |
+| `delivery_mark_cancelled` | open → cancelled | an operator cancelled its message before it ran |
 | `deliveries_reset_for_replay` | dead → pending | a replay starts them afresh |
 | `deliveries_link_replayed` | (none) | rerouted deliveries name their dead letter |
 | `dead_letters_unroutable` | (none) | messages no subscription took, as dead letters |
@@ -209,6 +210,18 @@ def delivery_mark_dead(*, delivery: Delivery, reason: DeadLetterReason, attempts
         )
         telemetry.count_on_commit(telemetry.outcome_field(delivery.subscription.name, telemetry.DEAD))
     return True
+
+
+def delivery_mark_cancelled(*, delivery_id: int) -> bool:
+    """Cancel a delivery that is still open; return False, changing nothing, if it finished first.
+
+    A running attempt that tries to record its outcome afterwards finds the delivery
+    finished and changes nothing (a transactional handler's writes roll back with it).
+    """
+    updated = Delivery.objects.filter(pk=delivery_id, state__in=states_before(DeliveryState.CANCELLED)).update(
+        state=DeliveryState.CANCELLED, finished_at=timezone.now()
+    )
+    return bool(updated)
 
 
 def dead_letters_unroutable(*, messages: list[Message]) -> list[DeadLetter]:

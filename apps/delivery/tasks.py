@@ -2,8 +2,9 @@
 
 from celery import Task, shared_task
 from celery.exceptions import Reject
+from celery.signals import task_postrun, task_prerun
 
-from apps.core import redis_keys
+from apps.core import logs, redis_keys
 from apps.delivery import attempts, expiry
 
 
@@ -44,3 +45,19 @@ def _queue(task: Task) -> str | None:
     """Name the queue the task came from: its subscription's (sb.<name>), where its leases live."""
     queue = (task.request.delivery_info or {}).get("routing_key")
     return str(queue) if queue and redis_keys.is_subscription_queue(str(queue)) else None
+
+
+@task_prerun.connect
+def _log_context_start(sender: object = None, args: tuple[object, ...] = (), **kwargs: object) -> None:
+    """Name the task's deliveries on every line logged while it runs, Celery's own included."""
+    name = getattr(sender, "name", None)
+    if name == deliver.name and args:
+        logs.log_context_set(delivery_id=args[0])
+    elif name == deliver_batch.name and args:
+        logs.log_context_set(delivery_ids=args[0])
+
+
+@task_postrun.connect
+def _log_context_end(sender: object = None, **kwargs: object) -> None:
+    if getattr(sender, "name", None) in (deliver.name, deliver_batch.name):
+        logs.log_context_clear()

@@ -13,6 +13,7 @@ a corrected request, as with Stripe.
 """
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -84,6 +85,26 @@ def idempotency_key_claim(*, scope: str, key: str, fields: dict[str, Any]) -> Id
             f"The idempotency key must be 1 to {MAX_KEY_LENGTH} characters.", field="idempotency_key"
         )
     return _claim(scope=scope, key=key, digest=request_hash(fields))
+
+
+def idempotently(*, scope: str, key: str, fields: dict[str, Any], run: Callable[[], dict[str, Any]]) -> Receipt:
+    """Run `run` (a publish, single or batch, returning its answer) once per (scope, key) and request.
+
+    The key is claimed (committed at once) before `run`, and its answer is stored in
+    `run`'s transaction, with the messages; a repeat of the same request gets that answer
+    back and runs nothing. A `run` that fails frees the key again.
+    """
+    claim = idempotency_key_claim(scope=scope, key=key, fields=fields)
+    if isinstance(claim, Receipt):
+        return claim
+    try:
+        with transaction.atomic():
+            body = run()
+            idempotency_key_complete(claim=claim, body=body)
+    except BaseException:
+        idempotency_key_release(claim=claim)
+        raise
+    return Receipt(body=body, replayed=False)
 
 
 def idempotency_key_complete(*, claim: IdempotencyKey, body: dict[str, Any]) -> None:

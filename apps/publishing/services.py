@@ -75,17 +75,9 @@ def publish_idempotent(*, scope: str, key: str, fields: dict[str, Any]) -> idemp
     The key is claimed (committed at once) before the publish, and its receipt is stored
     with the message in one transaction; a publish that fails frees the key again.
     """
-    claim = idempotency.idempotency_key_claim(scope=scope, key=key, fields=fields)
-    if isinstance(claim, idempotency.Receipt):
-        return claim
-    try:
-        with transaction.atomic():
-            body = idempotency.message_receipt(publish(**fields))
-            idempotency.idempotency_key_complete(claim=claim, body=body)
-    except BaseException:
-        idempotency.idempotency_key_release(claim=claim)
-        raise
-    return idempotency.Receipt(body=body, replayed=False)
+    return idempotency.idempotently(
+        scope=scope, key=key, fields=fields, run=lambda: idempotency.message_receipt(publish(**fields))
+    )
 
 
 def publish_many(*, topic: str, messages: Sequence[Mapping[str, Any]]) -> list[Message | PublishError]:

@@ -6,4 +6,5 @@ urlpatterns = [
     path("topics/<str:topic>/messages", views.TopicMessagesView.as_view(), name="topic-messages"),
     path("topics/<str:topic>/messages/batch", views.TopicMessagesBatchView.as_view(), name="topic-messages-batch"),
     path("messages/<uuid:message_id>", views.MessageDetailView.as_view(), name="message-detail"),
+    path("messages/<uuid:message_id>/cancel", views.MessageCancelView.as_view(), name="message-cancel"),
 ]

@@ -131,11 +131,30 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
+# Log lines: "plain" text, or "json" (one object a line, with the message id, subscription
+# and delivery id on every delivery line); each 4xx is one line without a traceback
+# (apps/core/logs.py).
+SWITCHBOARD_LOG_FORMAT = env.str("SWITCHBOARD_LOG_FORMAT", default="plain")
+if SWITCHBOARD_LOG_FORMAT not in ("plain", "json"):
+    raise environ.ImproperlyConfigured(f"SWITCHBOARD_LOG_FORMAT must be plain or json, not {SWITCHBOARD_LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "context": {"()": "apps.core.logs.ContextFilter"},
+        "client_errors": {"()": "apps.core.logs.ClientErrorFilter"},
+    },
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "apps.core.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": SWITCHBOARD_LOG_FORMAT,
+            "filters": ["context", "client_errors"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # django-axes says its version at every process start; lockouts still log (axes.handlers).
     "loggers": {"axes.apps": {"level": "WARNING"}},

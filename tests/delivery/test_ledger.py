@@ -45,12 +45,17 @@ def _reset(delivery: Delivery) -> bool:
     return reset == 1
 
 
+def _cancelled(delivery: Delivery) -> bool:
+    return ledger.delivery_mark_cancelled(delivery_id=delivery.pk)
+
+
 # Each move, with the state it leads to.
 MOVES: dict[str, tuple[Move, DeliveryState]] = {
     "delivery_mark_delivered": (_delivered, DeliveryState.DELIVERED),
     "delivery_mark_retrying": (_retrying, DeliveryState.RETRYING),
     "delivery_mark_dead": (_dead, DeliveryState.DEAD),
     "deliveries_reset_for_replay": (_reset, DeliveryState.PENDING),
+    "delivery_mark_cancelled": (_cancelled, DeliveryState.CANCELLED),
 }
 
 

@@ -95,3 +95,19 @@ class MessageStatusSerializer(serializers.Serializer):
     key = serializers.CharField()
     published_at = serializers.DateTimeField()
     deliveries = DeliveryStatusSerializer(many=True)
+
+
+class CancelOutcomeSerializer(serializers.Serializer):
+    subscription = serializers.CharField()
+    outcome = serializers.ChoiceField(
+        choices=["cancelled", "running", "finished"],
+        help_text="cancelled by this request; running (an attempt holds it and may still deliver it); "
+        "finished before (delivered, dead or cancelled already).",
+    )
+    state = serializers.CharField(help_text="The delivery's state after the request.")
+
+
+class MessageCancelResponseSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    cancelled = serializers.IntegerField(help_text="How many deliveries this request cancelled.")
+    deliveries = CancelOutcomeSerializer(many=True)

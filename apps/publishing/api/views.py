@@ -12,13 +12,21 @@ from rest_framework.views import APIView
 from apps.accounts.scopes import Scope
 from apps.accounts.topics import visible_topics
 from apps.core.api.problems import problem_body
-from apps.publishing import errors, idempotency, selectors, services
+from apps.publishing import cancel, errors, idempotency, selectors, services
 from apps.publishing.api.serializers import (
+    MessageCancelResponseSerializer,
     MessageStatusSerializer,
     PublishBatchRequestSerializer,
     PublishBatchResponseSerializer,
     PublishRequestSerializer,
     PublishResponseSerializer,
+)
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    description="Repeat a publish safely: the same key and request return the first answer.",
 )
 
 
@@ -29,14 +37,7 @@ class TopicMessagesView(APIView):
     @extend_schema(
         request=PublishRequestSerializer,
         responses={202: PublishResponseSerializer},
-        parameters=[
-            OpenApiParameter(
-                "Idempotency-Key",
-                str,
-                OpenApiParameter.HEADER,
-                description="Repeat a publish safely: the same key and request return the first answer.",
-            )
-        ],
+        parameters=[IDEMPOTENCY_KEY],
     )
     def post(self, request: Request, topic: str) -> Response:
         serializer = PublishRequestSerializer(data=request.data)
@@ -57,30 +58,51 @@ class TopicMessagesBatchView(APIView):
     topic_kwarg = "topic"
     max_request_bytes_setting = "SWITCHBOARD_MAX_BATCH_REQUEST_BYTES"
 
-    @extend_schema(request=PublishBatchRequestSerializer, responses={202: PublishBatchResponseSerializer})
+    @extend_schema(
+        request=PublishBatchRequestSerializer,
+        responses={202: PublishBatchResponseSerializer},
+        parameters=[IDEMPOTENCY_KEY],
+    )
     def post(self, request: Request, topic: str) -> Response:
         batch = PublishBatchRequestSerializer(data=request.data)
         batch.is_valid(raise_exception=True)
         items = batch.validated_data["messages"]
-        parsed: list[dict[str, Any]] = []
-        invalid: dict[int, errors.PublishError] = {}
-        for index, item in enumerate(items):
-            serializer = PublishRequestSerializer(data=item)
-            if serializer.is_valid():
-                parsed.append(serializer.validated_data)
-            else:
-                invalid[index] = errors.InvalidMessageError(errors=serializer.errors)
-        published = iter(services.publish_many(topic=topic, messages=parsed))
-        results: list[dict[str, Any]] = []
-        for index in range(len(items)):
-            outcome = invalid[index] if index in invalid else next(published)
-            if isinstance(outcome, errors.PublishError):
-                results.append({"error": problem_body(outcome)})
-            else:
-                results.append({"id": str(outcome.id), "published_at": outcome.published_at})
-        accepted = sum("id" in r for r in results)
-        body = {"results": results, "accepted": accepted, "failed": len(results) - accepted}
-        return Response(PublishBatchResponseSerializer(body).data, status=status.HTTP_202_ACCEPTED)
+        idempotency_key = request.headers.get("Idempotency-Key")
+        if idempotency_key is None:
+            receipt = idempotency.Receipt(body=_publish_batch(topic, items), replayed=False)
+        else:
+            receipt = idempotency.idempotently(
+                scope=idempotency.api_scope(request.auth.pk),
+                key=idempotency_key,
+                fields={"topic": topic, "batch": items},
+                run=lambda: _publish_batch(topic, items),
+            )
+        headers = {"Idempotent-Replayed": "true"} if receipt.replayed else None
+        return Response(receipt.body, status=status.HTTP_202_ACCEPTED, headers=headers)
+
+
+def _publish_batch(topic: str, items: list[Any]) -> dict[str, Any]:
+    """Publish the valid items in one transaction; answer one result per item, in order, and the counts."""
+    parsed: list[dict[str, Any]] = []
+    invalid: dict[int, errors.PublishError] = {}
+    for index, item in enumerate(items):
+        serializer = PublishRequestSerializer(data=item)
+        if serializer.is_valid():
+            parsed.append(serializer.validated_data)
+        else:
+            invalid[index] = errors.InvalidMessageError(errors=serializer.errors)
+    published = iter(services.publish_many(topic=topic, messages=parsed))
+    results: list[dict[str, Any]] = []
+    for index in range(len(items)):
+        outcome = invalid[index] if index in invalid else next(published)
+        if isinstance(outcome, errors.PublishError):
+            results.append({"error": problem_body(outcome)})
+        else:
+            results.append({"id": str(outcome.id), "published_at": outcome.published_at})
+    accepted = sum("id" in r for r in results)
+    body = {"results": results, "accepted": accepted, "failed": len(results) - accepted}
+    # Rendered to JSON types here, so that a replay stores and answers the same body.
+    return dict(PublishBatchResponseSerializer(body).data)
 
 
 class MessageDetailView(APIView):
@@ -92,3 +114,23 @@ class MessageDetailView(APIView):
         if message is None:
             raise selectors.UnknownMessageError(message_id)
         return Response(MessageStatusSerializer(message).data)
+
+
+class MessageCancelView(APIView):
+    """Cancel a message's deliveries that have not run (delayed, scheduled, waiting); report each."""
+
+    # Cancelling changes what the hub delivers, an operator's act like a replay.
+    required_scope = "replay"
+
+    @extend_schema(request=None, responses={200: MessageCancelResponseSerializer})
+    def post(self, request: Request, message_id: uuid.UUID) -> Response:
+        message = selectors.message_get(message_id=message_id)
+        if message is None:
+            raise selectors.UnknownMessageError(message_id)
+        outcomes = cancel.message_cancel(message=message)
+        body = {
+            "id": str(message.pk),
+            "cancelled": sum(o.outcome == cancel.CANCELLED for o in outcomes),
+            "deliveries": [{"subscription": o.subscription, "outcome": o.outcome, "state": o.state} for o in outcomes],
+        }
+        return Response(MessageCancelResponseSerializer(body).data)
