@@ -74,7 +74,7 @@ def test_gauges_are_read_from_queues_schedule_outbox_ledger_and_heartbeats(rds: 
         message__topic=topic,
         state=DeliveryState.RETRYING,
         created_at=now - timedelta(seconds=600),
-        not_before=now + timedelta(seconds=30),
+        retry_at=now + timedelta(seconds=30),
         sent_at=now,
     )
     DeliveryFactory.create(subscription=billing, message__topic=topic, state=DeliveryState.DELIVERED, sent_at=now)
