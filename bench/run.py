@@ -9,6 +9,7 @@ is reported, not raised; the exit status is non-zero only when the benchmark cou
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -225,6 +226,37 @@ class Runner:
             entries: dict[str, Any] = {single.key: {"name": single.name, "runs": []}}
             self._drain_reps(h, system, [single], entries, data)
             drain["one_process"] = {**entries[single.key], "median": phases.median(entries[single.key]["runs"])}
+            self._guarded(data, "metrics cost", lambda: self._metrics_cost(h, system, best, drain))
+
+    def _metrics_cost(
+        self, h: phases.SystemRun, system: str, setup: systems.WorkerSetup, drain: dict[str, Any]
+    ) -> None:
+        """Drain with metrics counting off and on (SWITCHBOARD_METRICS_COUNTING), in alternating order.
+
+        Same workers setup, same count; only the counting differs, so the ratio prices
+        what apps.core.telemetry adds to a delivery (and the /metrics figures cost nothing
+        until scraped).
+        """
+        runs: dict[str, Any] = {
+            "on": h,
+            "off": dataclasses.replace(h, env={**h.env, "SWITCHBOARD_METRICS_COUNTING": "false"}),
+        }
+        found: dict[str, list[float]] = {"on": [], "off": []}
+        for rep in range(self.mode.repetitions):
+            # off, on, on, off, ...: neither side always runs on the warmer machine.
+            for label in ("off", "on") if rep % 2 == 0 else ("on", "off"):
+                result = phases.drain_rate(
+                    runs[label], system, setup, count=self.mode.drain_count, tag=f"{system}-metrics-{label}"
+                )
+                found[label].append(result.rate)
+                say(
+                    f"  drain {self.mode.drain_count:,} ({setup.name}, metrics {label}) rep {rep + 1}/"
+                    f"{self.mode.repetitions}: {result.rate:,.0f} msg/s"
+                )
+        drain["metrics"] = {
+            "setup": setup.name,
+            **{label: {"runs": rates, "median": phases.median(rates)} for label, rates in found.items()},
+        }
 
     def _drain_reps(
         self,
