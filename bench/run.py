@@ -28,6 +28,8 @@ from tests.harness.redis_server import RedisServer
 from tests.harness.stack import WebServer
 
 PUBLISH_PATH = "/api/v1/topics/bench.per-message/messages"
+# Messages per drain of the metrics on/off comparison (at least).
+METRICS_COST_COUNT = 3_000
 NOOP_PATH = "/api/v1/topics/bench.per-message/noop"
 
 
@@ -242,19 +244,23 @@ class Runner:
             "off": dataclasses.replace(h, env={**h.env, "SWITCHBOARD_METRICS_COUNTING": "false"}),
         }
         found: dict[str, list[float]] = {"on": [], "off": []}
-        for rep in range(self.mode.repetitions):
-            # off, on, on, off, ...: neither side always runs on the warmer machine.
+        # Pairs in the order off-on, on-off, ...: an even number of them, so each side runs
+        # first as often (the first drain of a pair ran faster in both orders on a busy
+        # machine, by more than counting could cost).
+        pairs = self.mode.repetitions + self.mode.repetitions % 2
+        # Longer drains than quick mode's 1,000: a few seconds each smooth out the machine's noise.
+        count = max(self.mode.drain_count, METRICS_COST_COUNT)
+        for rep in range(pairs):
             for label in ("off", "on") if rep % 2 == 0 else ("on", "off"):
-                result = phases.drain_rate(
-                    runs[label], system, setup, count=self.mode.drain_count, tag=f"{system}-metrics-{label}"
-                )
+                result = phases.drain_rate(runs[label], system, setup, count=count, tag=f"{system}-metrics-{label}")
                 found[label].append(result.rate)
                 say(
-                    f"  drain {self.mode.drain_count:,} ({setup.name}, metrics {label}) rep {rep + 1}/"
-                    f"{self.mode.repetitions}: {result.rate:,.0f} msg/s"
+                    f"  drain {count:,} ({setup.name}, metrics {label}) pair {rep + 1}/{pairs}:"
+                    f" {result.rate:,.0f} msg/s"
                 )
         drain["metrics"] = {
             "setup": setup.name,
+            "count": count,
             **{label: {"runs": rates, "median": phases.median(rates)} for label, rates in found.items()},
         }
 
