@@ -16,6 +16,8 @@ TARGETS: dict[str, tuple[str, float]] = {
     "p99_latency_vs_celery": ("<=", 1.5),
     "drain_2proc_vs_1proc": (">=", 1.7),
     "rss_100k_vs_10k": ("<=", 1.1),
+    # Drain with metrics counting on against off (issue 10: at most 5% of drain throughput).
+    "drain_metrics_on_vs_off": (">=", 0.95),
 }
 
 
@@ -65,6 +67,10 @@ def ratios(results: dict[str, Any]) -> dict[str, float | None]:
         ),
         "rss_100k_vs_10k": _ratio(
             _get(results, SB_PER_MESSAGE, "rss", -1, "rss_bytes"), _get(results, SB_PER_MESSAGE, "rss", 0, "rss_bytes")
+        ),
+        "drain_metrics_on_vs_off": _ratio(
+            _get(results, SB_PER_MESSAGE, "drain", "metrics", "on", "median"),
+            _get(results, SB_PER_MESSAGE, "drain", "metrics", "off", "median"),
         ),
     }
 

@@ -9,6 +9,7 @@ is reported, not raised; the exit status is non-zero only when the benchmark cou
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -27,6 +28,8 @@ from tests.harness.redis_server import RedisServer
 from tests.harness.stack import WebServer
 
 PUBLISH_PATH = "/api/v1/topics/bench.per-message/messages"
+# Messages per drain of the metrics on/off comparison (at least).
+METRICS_COST_COUNT = 3_000
 NOOP_PATH = "/api/v1/topics/bench.per-message/noop"
 
 
@@ -225,6 +228,41 @@ class Runner:
             entries: dict[str, Any] = {single.key: {"name": single.name, "runs": []}}
             self._drain_reps(h, system, [single], entries, data)
             drain["one_process"] = {**entries[single.key], "median": phases.median(entries[single.key]["runs"])}
+            self._guarded(data, "metrics cost", lambda: self._metrics_cost(h, system, best, drain))
+
+    def _metrics_cost(
+        self, h: phases.SystemRun, system: str, setup: systems.WorkerSetup, drain: dict[str, Any]
+    ) -> None:
+        """Drain with metrics counting off and on (SWITCHBOARD_METRICS_COUNTING), in alternating order.
+
+        Same workers setup, same count; only the counting differs, so the ratio prices
+        what apps.core.telemetry adds to a delivery (and the /metrics figures cost nothing
+        until scraped).
+        """
+        runs: dict[str, Any] = {
+            "on": h,
+            "off": dataclasses.replace(h, env={**h.env, "SWITCHBOARD_METRICS_COUNTING": "false"}),
+        }
+        found: dict[str, list[float]] = {"on": [], "off": []}
+        # Pairs in the order off-on, on-off, ...: an even number of them, so each side runs
+        # first as often (the first drain of a pair ran faster in both orders on a busy
+        # machine, by more than counting could cost).
+        pairs = self.mode.repetitions + self.mode.repetitions % 2
+        # Longer drains than quick mode's 1,000: a few seconds each smooth out the machine's noise.
+        count = max(self.mode.drain_count, METRICS_COST_COUNT)
+        for rep in range(pairs):
+            for label in ("off", "on") if rep % 2 == 0 else ("on", "off"):
+                result = phases.drain_rate(runs[label], system, setup, count=count, tag=f"{system}-metrics-{label}")
+                found[label].append(result.rate)
+                say(
+                    f"  drain {count:,} ({setup.name}, metrics {label}) pair {rep + 1}/{pairs}:"
+                    f" {result.rate:,.0f} msg/s"
+                )
+        drain["metrics"] = {
+            "setup": setup.name,
+            "count": count,
+            **{label: {"runs": rates, "median": phases.median(rates)} for label, rates in found.items()},
+        }
 
     def _drain_reps(
         self,

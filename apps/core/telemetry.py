@@ -72,6 +72,8 @@ class _Buffer:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
+        # One flush at a time: once flush() returns, nothing taken before it is still on its way.
+        self.flushing = threading.Lock()
         self.counts: dict[tuple[str, str], int] = defaultdict(int)
         self.sums: dict[tuple[str, str], float] = defaultdict(float)
         self.thread: threading.Thread | None = None
@@ -146,6 +148,11 @@ def flush(client: redis.Redis | None = None) -> bool:
     buffer = _buffers.get(os.getpid())
     if buffer is None:
         return True
+    with buffer.flushing:
+        return _send(buffer, client)
+
+
+def _send(buffer: _Buffer, client: redis.Redis | None) -> bool:
     counts, sums = buffer.take()
     if not counts and not sums:
         return True

@@ -27,6 +27,7 @@ from apps.core.readiness import UnsafeRedisError
 from apps.deadletters.selectors import InvalidFilterError, UnknownDeadLetterError
 from apps.deadletters.services import InvalidReplayRateError
 from apps.delivery.attempts import _AlreadyFinishedError
+from apps.delivery.tasks import DeadLetteredError
 from apps.delivery.transport import RefusedAddressError
 from apps.monitoring.alert_rules import AlertRulesError
 from apps.publishing.errors import InvalidMessageError, PayloadTooLargeError, PublishError, UnknownTopicError
@@ -101,6 +102,7 @@ ERRORS: list[tuple[SwitchboardError, int, str, str, dict[str, Any], dict[str, st
         {},
     ),
     (UnsafeRedisError("Refusing to start."), 503, "unsafe-redis", "Redis may lose messages", {}, {}),
+    (DeadLetteredError("Dead-lettered: delivery 7."), 422, "delivery-dead-lettered", "Delivery dead-lettered", {}, {}),
     (
         InvalidApiKeyError("Unknown or revoked API key."),
         401,

@@ -54,13 +54,6 @@ def test_counters_and_histograms_add_up_from_the_buffer(rds: redis.Redis) -> Non
     assert billing.handler_duration.count == 1
 
 
-def test_counting_off_counts_nothing(rds: redis.Redis, settings: object) -> None:
-    settings.SWITCHBOARD_METRICS_COUNTING = False  # type: ignore[attr-defined]
-    telemetry.count(telemetry.published_field("t"), 3)
-    assert telemetry.flush()
-    assert rds.hgetall(redis_keys.METRICS) == {}
-
-
 def test_gauges_are_read_from_queues_schedule_outbox_ledger_and_heartbeats(rds: redis.Redis) -> None:
     topic = TopicFactory.create(name="orders.created")
     billing = SubscriptionFactory.create(name="billing", topic=topic, paused=True)
@@ -74,7 +67,7 @@ def test_gauges_are_read_from_queues_schedule_outbox_ledger_and_heartbeats(rds: 
         message__topic=topic,
         state=DeliveryState.RETRYING,
         created_at=now - timedelta(seconds=600),
-        not_before=now + timedelta(seconds=30),
+        retry_at=now + timedelta(seconds=30),
         sent_at=now,
     )
     DeliveryFactory.create(subscription=billing, message__topic=topic, state=DeliveryState.DELIVERED, sent_at=now)

@@ -62,12 +62,11 @@ def ledger_counts() -> Samples:
         put("switchboard_unroutable_total", messages.filter(deliveries__isnull=True).count(), topic=topic.name)
     for s in Subscription.objects.all():
         deliveries = Delivery.objects.filter(subscription=s)
-        finished = deliveries.exclude(state__in=OPEN_STATES)
         attempts = int(deliveries.aggregate(n=Sum("attempts"))["n"] or 0)
         delivered = deliveries.filter(state=DeliveryState.DELIVERED).count()
         dead = deliveries.filter(state=DeliveryState.DEAD).count()
-        # Each attempt that did not end its delivery was retried.
-        retried = attempts - finished.count()
+        # Each attempt that did not end its delivery (delivered or dead) was retried.
+        retried = attempts - delivered - dead
         for outcome, number in (("delivered", delivered), ("dead", dead), ("retried", retried)):
             put("switchboard_deliveries_total", number, subscription=s.name, outcome=outcome)
         # Every attempt ran the handler once: one latency and one duration observed each.
