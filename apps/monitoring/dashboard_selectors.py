@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from apps.monitoring import alert_selectors
+from apps.monitoring import alert_selectors, snapshots
 from apps.monitoring.models import ALL_SUBSCRIPTIONS, SubscriptionSample
 from apps.topology.models import Subscription
 
@@ -31,7 +31,8 @@ _SERIES_FIELDS = (
     "consumers",
     "dead_letters",
 )
-# The table's rates are taken over the newest samples this many intervals apart.
+# The table's rates and latency quantiles are taken over the newest samples this many
+# intervals apart.
 TABLE_RATE_SAMPLES = 6
 
 
@@ -129,6 +130,9 @@ def live_table(*, subscription: str | None = None) -> dict[str, Any]:
         if newest == oldest:
             rates = {key: 0.0 for key in rates}
         subscription_id, topic = known.get(name, (None, ""))
+        p50, p99 = snapshots.latency_quantiles(
+            now.latency_buckets, before.latency_buckets if before is not now else None
+        )
         topics[topic] = (rates["published_rate"] or 0.0, now.published)
         result["subscriptions"].append(
             TableRow(
@@ -145,8 +149,8 @@ def live_table(*, subscription: str | None = None) -> dict[str, Any]:
                 delivered=now.delivered,
                 delivered_rate=rates["delivered_rate"] or 0.0,
                 error_rate=rates["error_rate"] or 0.0,
-                latency_p50_ms=None if now.latency_p50 is None else round(now.latency_p50 * 1000, 1),
-                latency_p99_ms=None if now.latency_p99 is None else round(now.latency_p99 * 1000, 1),
+                latency_p50_ms=_ms(p50),
+                latency_p99_ms=_ms(p99),
                 dead_letters=now.dead_letters,
                 alerts=alerts_of.get(name, []),
             ).__dict__
@@ -157,6 +161,10 @@ def live_table(*, subscription: str | None = None) -> dict[str, Any]:
         if name
     ]
     return result
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 1)
 
 
 def _totals(sample: SubscriptionSample) -> dict[str, int]:

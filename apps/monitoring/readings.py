@@ -27,9 +27,8 @@ class SubscriptionReading:
     delivered: int = 0
     retried: int = 0
     dead: int = 0
-    # The delivery latency histogram's cumulative counts per bucket (upper bounds below).
+    # The delivery latency histogram's cumulative counts per bucket (telemetry.LATENCY_BUCKETS).
     latency_buckets: list[int] = field(default_factory=list)
-    latency_bounds: list[float] = field(default_factory=list)
 
 
 def readings_now() -> tuple[datetime, list[SubscriptionReading]]:
@@ -50,7 +49,6 @@ def readings_now() -> tuple[datetime, list[SubscriptionReading]]:
             retried=s.deliveries.get("retried", 0),
             dead=s.deliveries.get("dead", 0),
             latency_buckets=list(s.latency.cumulative),
-            latency_bounds=list(s.latency.bounds),
         )
         for s in figures.subscriptions
     ]

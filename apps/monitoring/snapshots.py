@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import Max
 
+from apps.core import telemetry
 from apps.monitoring.figures import Histogram
 from apps.monitoring.models import ALL_SUBSCRIPTIONS, SubscriptionSample
 from apps.monitoring.readings import SubscriptionReading
@@ -32,10 +33,9 @@ def samples_store(*, readings: list[SubscriptionReading], now: datetime) -> int:
         total.consumers += row.consumers
         total.oldest_age = max(total.oldest_age, row.oldest_age)
     total.published = sum({r.topic: r.published for r in readings}.values())
-    bounds = readings[0].latency_bounds if readings else []
     summed = [sum(column) for column in zip(*(r.latency_buckets for r in readings), strict=True)]
     total.latency_buckets = summed
-    total.latency_p50, total.latency_p99 = _quantiles(bounds, summed, previous.get(ALL_SUBSCRIPTIONS))
+    total.latency_p50, total.latency_p99 = latency_quantiles(summed, previous.get(ALL_SUBSCRIPTIONS))
     SubscriptionSample.objects.bulk_create([*rows, total], batch_size=500)
     cutoff = now - timedelta(seconds=settings.SWITCHBOARD_SAMPLE_RETENTION_SECONDS)
     SubscriptionSample.objects.filter(taken_at__lt=cutoff).delete()
@@ -51,7 +51,7 @@ def _previous_buckets() -> dict[str, list[int]]:
 
 
 def _sample(reading: SubscriptionReading, now: datetime, previous: list[int] | None) -> SubscriptionSample:
-    p50, p99 = _quantiles(reading.latency_bounds, reading.latency_buckets, previous)
+    p50, p99 = latency_quantiles(reading.latency_buckets, previous)
     return SubscriptionSample(
         taken_at=now,
         subscription=reading.name,
@@ -65,6 +65,11 @@ def _sample(reading: SubscriptionReading, now: datetime, previous: list[int] | N
         **{name: reading.depth.get(name, 0) for name in _DEPTHS},
         **{name: getattr(reading, name) for name in _SUMMED},
     )
+
+
+def latency_quantiles(newer: list[int], older: list[int] | None) -> tuple[float | None, float | None]:
+    """p50 and p99 (seconds) of the deliveries that started between two samples' latency buckets."""
+    return _quantiles(list(telemetry.LATENCY_BUCKETS), newer, older)
 
 
 def _quantiles(

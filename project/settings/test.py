@@ -35,3 +35,6 @@ else:
 os.environ.setdefault("SWITCHBOARD_DEMO_WEBHOOK_SECRETS", "whsec_c3dpdGNoYm9hcmQtZGVtby13ZWJob29rLXNlY3JldCE=")
 # The demo receiver is Switchboard itself, on loopback.
 SWITCHBOARD_WEBHOOK_ALLOWED_HOSTS = env.list("SWITCHBOARD_WEBHOOK_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+# gunicorn in the system tests serves static files (the dashboard's chart library) from
+# the apps' static folders, without a collectstatic run.
+WHITENOISE_USE_FINDERS = True

@@ -106,3 +106,15 @@ def test_a_subscription_has_its_own_page(staff: Client) -> None:
 def test_the_admin_links_to_the_dashboard(staff: Client) -> None:
     User.objects.filter(username="ops").update(is_superuser=True)
     assert 'href="/dashboard/"' in staff.get("/admin/").content.decode()
+
+
+def test_the_tables_latency_covers_the_deliveries_of_its_rate_window(staff: Client) -> None:
+    # LATENCY_BUCKETS: 0.005, 0.01, 0.025, 0.05, 0.1, ... ; 10 deliveries between 50 and 100 ms.
+    before, after = [0] * 16, [0, 0, 0, 0] + [10] * 12
+    store(0, [reading("a", latency_buckets=before)])
+    store(5, [reading("a", latency_buckets=after)])
+    store(10, [reading("a", latency_buckets=after)])  # nothing new in the last interval
+
+    [row] = staff.get("/dashboard/table").json()["subscriptions"]
+
+    assert (row["latency_p50_ms"], row["latency_p99_ms"]) == (75.0, 99.5)

@@ -19,9 +19,10 @@ from standardwebhooks import Webhook
 
 from apps.monitoring.models import AlertIncident
 from tests.delivery.test_transport import LocalServer
-from tests.harness.processes import VENV_BIN, wait_until
+from tests.harness.processes import wait_until
 from tests.harness.stack import Stack
 from tests.system.api import publish
+from tests.system.beat import start_beat
 
 SECRET = "whsec_c3dpdGNoYm9hcmQtYWxlcnQtdGVzdC1zZWNyZXQhIQ=="
 RULES = """
@@ -69,11 +70,7 @@ def test_a_paused_subscription_past_its_depth_fires_once_and_resolves_once(
     stack.env.update(SWITCHBOARD_TEST_ALERT_SECRETS=SECRET, SWITCHBOARD_MONITORING_INTERVAL="1")
     stack.start_worker()
     stack.start_relay()
-    beat = stack.spawn(
-        "beat",
-        [str(VENV_BIN / "celery"), "-A", "project", "beat", "-l", "info", "-s", str(tmp_path / "beat-schedule")],
-    )
-    beat.wait_for_log("beat: Starting", timeout=60)
+    start_beat(stack, directory=tmp_path)
 
     assert client.post("/api/v1/subscriptions/billing-charge/pause").status_code == 200
     for n in range(8):
