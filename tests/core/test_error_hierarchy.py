@@ -29,6 +29,7 @@ from apps.delivery.attempts import _AlreadyFinishedError
 from apps.delivery.transport import RefusedAddressError
 from apps.monitoring.alert_rules import AlertRulesError
 from apps.publishing.errors import InvalidMessageError, PayloadTooLargeError, PublishError, UnknownTopicError
+from apps.publishing.history import InvalidMessageFilterError
 from apps.publishing.idempotency import IdempotencyKeyInFlightError, IdempotencyKeyReusedError
 from apps.publishing.selectors import UnknownMessageError
 from apps.topology.changes import InvalidSubscriptionError, InvalidTopicError, TopicInUseError, TopologyNameTakenError
@@ -105,6 +106,14 @@ ERRORS: list[tuple[SwitchboardError, int, str, str, dict[str, Any], dict[str, st
     (AlertRulesError(["rules[0] (r).above: bad"]), 400, "invalid-alert-rules", "Invalid alert rules", {}, {}),
     (TopologyPruneError("topic t has messages"), 409, "topology-prune-refused", "Topology prune refused", {}, {}),
     (TopicNotFoundError("nope"), 404, "unknown-topic", "Unknown topic", {}, {}),
+    (
+        InvalidMessageFilterError(errors={"state": ["Select a valid choice."]}),
+        400,
+        "invalid",
+        "Invalid input",
+        {"errors": {"state": ["Select a valid choice."]}},
+        {},
+    ),
     (
         InvalidTopicError(errors={"name": ["bad"]}),
         400,
