@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from apps.accounts.services import api_key_create
 from apps.delivery.models import DeliveryAttempt, DeliveryState
 from apps.publishing import history
 from apps.publishing.models import IdempotencyKey, IdempotencyState, Message
@@ -269,3 +270,19 @@ def test_a_messages_status_shows_each_deliverys_times_and_every_attempt(
             "error": None,
         },
     ]
+
+
+def test_a_key_limited_to_some_topics_sees_only_their_messages(api_client: APIClient, messages: list[Message]) -> None:
+    _, raw = api_key_create(name="shipping", scopes=["read"], topic_patterns=["orders.shipped"])
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+    assert ids(api_client.get("/api/v1/messages")) == newest_first(messages, 1, 3, 5, 7, 9)
+    hidden = api_client.get("/api/v1/messages", {"topic": "orders.created"})
+    assert (hidden.status_code, orjson.loads(hidden.content)["errors"]) == (
+        400,
+        {"topic": ["There is no topic named orders.created."]},
+    )
+    hidden = api_client.get("/api/v1/messages", {"subscription": "billing-charge"})
+    assert orjson.loads(hidden.content)["errors"] == {
+        "subscription": ["There is no subscription named billing-charge."]
+    }
