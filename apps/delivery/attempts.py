@@ -26,10 +26,12 @@ from apps.core.errors import RetryableError, SwitchboardError
 from apps.core.logs import log_context, log_context_update
 from apps.core.redis import redis_client
 from apps.deadletters.models import DeadLetterReason
-from apps.delivery import consumers, error_reports, guards, ledger, outcomes, scheduler, selectors
+from apps.delivery import attempt_log, consumers, error_reports, guards, ledger, outcomes, scheduler, selectors
+from apps.delivery.attempt_log import AttemptLog
 from apps.delivery.batch_leases import BatchLeases
 from apps.delivery.models import Delivery, DeliveryState
 from apps.delivery.retry import RetryPolicy
+from apps.topology.models import ConsumerKind
 
 logger = logging.getLogger(__name__)
 
@@ -141,28 +143,30 @@ def _attempt_in_turn(
         # not hold the database's write lock for the whole batch.
         with transaction.atomic() if one_transaction else contextlib.nullcontext():
             commit_by = time.monotonic() + BATCH_COMMIT_SECONDS
+            log = AttemptLog(batched=one_transaction)
             while remaining:
-                results.append(_attempt_one(batch, remaining.popleft(), loaded))
+                results.append(_attempt_one(batch, remaining.popleft(), loaded, log))
                 if one_transaction and time.monotonic() >= commit_by:
                     break
+            log.flush()  # with the batch's commit, when it has one
         if remaining:
             batch.release_finished()  # committed: free them for good
     return results
 
 
-def _attempt_one(batch: BatchLeases, delivery_id: int, loaded: dict[int, Delivery]) -> str:
+def _attempt_one(batch: BatchLeases, delivery_id: int, loaded: dict[int, Delivery], log: AttemptLog) -> str:
     """Attempt one delivery of the batch; every line it logs names the delivery, its message and subscription."""
     delivery = loaded.get(delivery_id)
     if delivery is None:
         with log_context(delivery_id=delivery_id):
-            return _attempt_one_logged(batch, delivery_id, loaded)
+            return _attempt_one_logged(batch, delivery_id, loaded, log)
     with log_context(
         delivery_id=delivery_id, message_id=str(delivery.message_id), subscription=delivery.subscription.name
     ):
-        return _attempt_one_logged(batch, delivery_id, loaded)
+        return _attempt_one_logged(batch, delivery_id, loaded, log)
 
 
-def _attempt_one_logged(batch: BatchLeases, delivery_id: int, loaded: dict[int, Delivery]) -> str:
+def _attempt_one_logged(batch: BatchLeases, delivery_id: int, loaded: dict[int, Delivery], log: AttemptLog) -> str:
     """Attempt one delivery of the batch; release its lease with the next round trip unless interrupted."""
     candidate = guards.Candidate(
         delivery_id=delivery_id,
@@ -184,7 +188,7 @@ def _attempt_one_logged(batch: BatchLeases, delivery_id: int, loaded: dict[int, 
         return delivery_attempt(delivery_id=delivery_id, broker_tag=batch.broker_tag, queue=delivery.subscription.queue)
     try:
         candidate.start = batch.begin(delivery_id, start)
-        outcome = guards.first_outcome(guards.AFTER_START, candidate) or _run(delivery, candidate.attempt)
+        outcome = guards.first_outcome(guards.AFTER_START, candidate) or _run(delivery, candidate.attempt, log)
     except Exception:
         batch.finish(delivery_id, final=False)  # freed for the requeued copy; the start counts
         raise
@@ -192,29 +196,58 @@ def _attempt_one_logged(batch: BatchLeases, delivery_id: int, loaded: dict[int, 
     return outcome
 
 
-def _run(delivery: Delivery, attempt: int) -> str:
-    """Run the handler and record its outcome (with the handler's writes, for a transactional consumer)."""
+def _run(delivery: Delivery, attempt: int, log: AttemptLog) -> str:
+    """Run the handler and record its outcome (with the handler's writes, for a transactional consumer).
+
+    A Python consumer's run is noted in the attempt log (a webhook's transport notes its own).
+    """
     consumer = consumers.consumer_for(delivery.subscription)
     received = consumers.received_message(delivery, attempt=attempt)
     due = delivery.retry_at or delivery.not_before or delivery.message.published_at
     telemetry.observe(telemetry.LATENCY, received.subscription, max(0.0, time.time() - due.timestamp()))
+    started_at, started = datetime.now(UTC), time.perf_counter()
+
+    def note(kind: str, error: str = "") -> None:
+        if delivery.subscription.consumer_kind == ConsumerKind.PYTHON:
+            log.record(
+                delivery_id=delivery.pk,
+                attempt=attempt,
+                started_at=started_at,
+                started=started,
+                outcome=kind,
+                error=error,
+            )
+
     try:
         if consumer.transactional:
             with transaction.atomic():
                 _handle(consumer, received)
                 _mark_delivered(delivery, attempt)
+                # In the handler's transaction: the attempt's row costs no commit of its own.
+                note(attempt_log.SUCCESS)
+                log.flush_unless_batched()
         else:
             _handle(consumer, received)
             _mark_delivered(delivery, attempt)
+            note(attempt_log.SUCCESS)
     except _AlreadyFinishedError:
+        note(attempt_log.SUCCESS)
         return outcomes.duplicate(delivery.subscription.name)
     except INFRASTRUCTURE_ERRORS:
         raise
     except consumers.retryable_errors(consumer) as exc:
-        return _failed(delivery, attempt, exc, retryable=True)
+        error = _error_text(exc)
+        note(attempt_log.RETRYABLE, error)
+        return _failed(delivery, attempt, exc, error, retryable=True)
     except Exception as exc:  # noqa: BLE001 - recorded as a permanent failure, never retried
-        return _failed(delivery, attempt, exc, retryable=False)
+        error = _error_text(exc)
+        note(attempt_log.PERMANENT, error)
+        return _failed(delivery, attempt, exc, error, retryable=False)
     return DeliveryState.DELIVERED
+
+
+def _error_text(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(exc))[-MAX_ERROR_LENGTH:]
 
 
 def _handle(consumer: Consumer, received: ReceivedMessage) -> None:
@@ -233,7 +266,7 @@ def _mark_delivered(delivery: Delivery, attempt: int) -> None:
         raise _AlreadyFinishedError
 
 
-def _failed(delivery: Delivery, attempt: int, exc: BaseException, *, retryable: bool) -> str:
+def _failed(delivery: Delivery, attempt: int, exc: BaseException, error: str, *, retryable: bool) -> str:
     """Schedule the next attempt, or dead-letter the delivery when none is left."""
     subscription = delivery.subscription
     policy = RetryPolicy(
@@ -243,7 +276,6 @@ def _failed(delivery: Delivery, attempt: int, exc: BaseException, *, retryable: 
         max_delay=subscription.retry_max_delay,
         jitter=subscription.retry_jitter,
     )
-    error = "".join(traceback.format_exception(exc))[-MAX_ERROR_LENGTH:]
     logger.info("Delivery %s attempt %s failed: %s", delivery.pk, attempt, exc.__class__.__name__)
     if retryable and policy.can_retry(attempt):
         # Park the retry before recording it: a crash in between repeats an attempt

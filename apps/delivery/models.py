@@ -91,7 +91,7 @@ class Delivery(models.Model):
 
 
 class DeliveryAttempt(models.Model):
-    """One try of a webhook delivery: when it ran, how long it took, what the endpoint said.
+    """One try of a delivery: when it ran, how long it took, how it ended (and what a webhook said).
 
     Several rows may share an attempt number: an attempt that a crash interrupted before
     it was recorded on the delivery runs again under the same number.
@@ -103,6 +103,8 @@ class DeliveryAttempt(models.Model):
     duration_ms = models.PositiveIntegerField()
     # Null when no HTTP answer came: a network error, a timeout, or a refused address.
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    # success, retryable or permanent: how the try ended (the delivery's state says what followed).
+    outcome = models.CharField(max_length=16, blank=True)
     error = models.TextField(blank=True)
     response_body = models.TextField(blank=True, help_text="The first 2 KiB of the answer.")
 

@@ -96,6 +96,7 @@ def webhook_deliver(*, subscription: Subscription, message: ReceivedMessage) -> 
         started_at=result.started_at,
         duration_ms=result.duration_ms,
         status_code=result.status_code,
+        outcome=result.outcome.value,
         error=result.error,
         response_body=result.response_body,
     )

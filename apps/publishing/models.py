@@ -18,7 +18,12 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["-published_at"]
-        indexes = [models.Index(fields=["topic", "published_at"])]
+        # The message history (apps.publishing.history) pages by (published_at, id), newest first.
+        indexes = [
+            models.Index(fields=["topic", "published_at", "id"], name="message_topic_history"),
+            models.Index(fields=["published_at", "id"], name="message_history"),
+            models.Index(fields=["key", "published_at", "id"], condition=~models.Q(key=""), name="message_key"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.topic_id}:{self.id}"
@@ -43,7 +48,8 @@ class IdempotencyKey(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["scope", "key"], name="one_idempotency_key_per_scope")]
-        indexes = [models.Index(fields=["expires_at"])]
+        # The message history finds a message by its Idempotency-Key, whoever used it.
+        indexes = [models.Index(fields=["expires_at"]), models.Index(fields=["key"], name="idempotency_key_lookup")]
 
     def __str__(self) -> str:
         return f"{self.scope}:{self.key} ({self.state})"

@@ -19,10 +19,10 @@ class UnknownMessageError(SwitchboardError):
 
 
 def message_get(*, message_id: uuid.UUID, topics: TopicAccess = ALL_TOPICS) -> Message | None:
-    """Return the message, if its topic is among `topics`, with its topic and deliveries (and their subscriptions)."""
+    """Return the message, if its topic is among `topics`, with its topic, deliveries, subscriptions and attempts."""
     return (
         topics.filter(Message.objects.select_related("topic"), "topic__name")
-        .prefetch_related("deliveries__subscription")
+        .prefetch_related("deliveries__subscription", "deliveries__attempt_log")
         .filter(pk=message_id)
         .first()
     )

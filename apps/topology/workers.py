@@ -143,8 +143,8 @@ def workers_consuming(*, queues: list[str]) -> dict[str, int]:
     """Count the running workers that consume each queue; empty when none answers in time."""
     try:
         answers = current_app.control.inspect(timeout=CONTROL_REPLY_SECONDS).active_queues() or {}
-    except (OSError, kombu.exceptions.OperationalError):
-        return {}
+    except (OSError, kombu.exceptions.OperationalError, redis.RedisError):
+        return {}  # the broker is unreachable: who consumes is unknown
     if not answers:
         return {}
     counts = dict.fromkeys(queues, 0)

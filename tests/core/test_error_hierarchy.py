@@ -31,6 +31,7 @@ from apps.delivery.tasks import DeadLetteredError
 from apps.delivery.transport import RefusedAddressError
 from apps.monitoring.alert_rules import AlertRulesError
 from apps.publishing.errors import InvalidMessageError, PayloadTooLargeError, PublishError, UnknownTopicError
+from apps.publishing.history import InvalidMessageFilterError
 from apps.publishing.idempotency import IdempotencyKeyInFlightError, IdempotencyKeyReusedError
 from apps.publishing.selectors import UnknownMessageError
 from apps.topology.changes import InvalidSubscriptionError, InvalidTopicError, TopicInUseError, TopologyNameTakenError
@@ -116,6 +117,14 @@ ERRORS: list[tuple[SwitchboardError, int, str, str, dict[str, Any], dict[str, st
     (AlertRulesError(["rules[0] (r).above: bad"]), 400, "invalid-alert-rules", "Invalid alert rules", {}, {}),
     (TopologyPruneError("topic t has messages"), 409, "topology-prune-refused", "Topology prune refused", {}, {}),
     (TopicNotFoundError("nope"), 404, "unknown-topic", "Unknown topic", {}, {}),
+    (
+        InvalidMessageFilterError(errors={"state": ["Select a valid choice."]}),
+        400,
+        "invalid",
+        "Invalid input",
+        {"errors": {"state": ["Select a valid choice."]}},
+        {},
+    ),
     (
         InvalidTopicError(errors={"name": ["bad"]}),
         400,

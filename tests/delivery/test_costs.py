@@ -141,7 +141,8 @@ def test_a_delivery_attempt_is_one_load_and_the_ledger_write_in_the_handlers_tra
         outcome = attempts.delivery_attempt(delivery_id=delivery.pk, queue="sb.billing-charge")
 
     assert outcome == DeliveryState.DELIVERED
-    assert statements(queries) == ["SELECT", "SAVEPOINT", "UPDATE", "RELEASE SAVEPOINT"]
+    # The attempt's log row is written in the handler's transaction (no commit of its own).
+    assert statements(queries) == ["SELECT", "SAVEPOINT", "UPDATE", "INSERT", "RELEASE SAVEPOINT"]
     # Two round trips: take the lease and count the start (one EVAL, running ZSCORE, ZADD,
     # INCR, EXPIRE); release the lease and forget the start count (one pipeline).
     assert commands == {"eval": 1, "zscore": 1, "zadd": 1, "incr": 1, "expire": 1, "zrem": 1, "del": 1}
@@ -159,9 +160,10 @@ def test_a_first_run_of_a_batch_counts_every_start_with_its_leases_and_commits_o
         outcomes = attempts.delivery_attempt_batch(delivery_ids=ids, queue="sb.billing-charge")
 
     assert outcomes == [DeliveryState.DELIVERED] * 5
-    # One transaction (a savepoint inside the test's) around a savepoint per delivery.
+    # One transaction (a savepoint inside the test's) around a savepoint per delivery, and
+    # one INSERT of the batch's attempt log.
     assert statements(queries) == [
-        "SELECT", "SAVEPOINT", *["SAVEPOINT", "UPDATE", "RELEASE SAVEPOINT"] * 5, "RELEASE SAVEPOINT",
+        "SELECT", "SAVEPOINT", *["SAVEPOINT", "UPDATE", "RELEASE SAVEPOINT"] * 5, "INSERT", "RELEASE SAVEPOINT",
     ]  # fmt: skip
     # Two round trips: one EVAL takes the 5 leases and counts the 5 starts (none existed);
     # one pipeline releases the leases and forgets the starts.
@@ -184,7 +186,7 @@ def test_a_redelivered_batch_counts_each_start_as_it_runs_and_commits_each_deliv
         outcomes = attempts.delivery_attempt_batch(delivery_ids=ids, queue="sb.billing-charge")
 
     assert outcomes == [DeliveryState.DELIVERED] * 3
-    assert statements(queries) == ["SELECT"] + ["SAVEPOINT", "UPDATE", "RELEASE SAVEPOINT"] * 3
+    assert statements(queries) == ["SELECT"] + ["SAVEPOINT", "UPDATE", "INSERT", "RELEASE SAVEPOINT"] * 3
     # The EVAL finds a start counter and counts nothing; each start is counted right before
     # its delivery runs, with the previous lease's release (3 pipelines); a last pipeline
     # releases the last lease.

@@ -332,16 +332,20 @@ def test_message_detail_shows_the_message_and_each_delivery(authenticated_client
         "attributes": {"region": "eu"},
         "key": "customer-42",
         "published_at": body["published_at"],
+        "deliver_at": None,
+        "expires_at": None,
     }
     assert parse_datetime(body["published_at"]) == message.published_at
-    assert deliveries == [
+    times: dict[str, object] = {"sent_at": None, "due_at": None, "finished_at": None, "attempt_log": []}
+    assert [{k: v for k, v in d.items() if k != "created_at"} for d in deliveries] == [
         {
             "subscription": "billing-charge",
             "state": "retrying",
             "attempts": 2,
             "last_error": "RetryableError: card declined",
+            **times,
         },
-        {"subscription": "inventory-reserve", "state": "delivered", "attempts": 1, "last_error": None},
+        {"subscription": "inventory-reserve", "state": "delivered", "attempts": 1, "last_error": None, **times},
     ]
 
 
@@ -362,10 +366,16 @@ def test_message_published_through_the_api_reads_back_pending(
         "",
     )
     assert body["published_at"] == published["published_at"]
-    assert sorted(body["deliveries"], key=lambda d: d["subscription"]) == [
-        {"subscription": "billing-charge", "state": "pending", "attempts": 0, "last_error": None},
-        {"subscription": "inventory-reserve", "state": "pending", "attempts": 0, "last_error": None},
+    assert [
+        (d["subscription"], d["state"], d["attempts"], d["last_error"], d["finished_at"], d["attempt_log"])
+        for d in sorted(body["deliveries"], key=lambda d: d["subscription"])
+    ] == [
+        ("billing-charge", "pending", 0, None, None, []),
+        ("inventory-reserve", "pending", 0, None, None, []),
     ]
+    published_at = parse_datetime(published["published_at"])
+    assert published_at is not None
+    assert all(parse_datetime(d["created_at"]) >= published_at for d in body["deliveries"])  # type: ignore[operator]
 
 
 def test_unknown_message_is_404(authenticated_client: APIClient) -> None:

@@ -1,12 +1,13 @@
 """Shapes of the publishing API's requests and responses."""
 
+from datetime import timedelta
 from typing import Any
 
 from rest_framework import serializers
 
 from apps.core.api.serializers import StrictFloatField, StrictSerializer
 from apps.core.errors import error_summary
-from apps.delivery.models import Delivery
+from apps.delivery.models import Delivery, DeliveryAttempt
 from apps.publishing.services import MAX_BATCH_MESSAGES, MAX_DELAY_SECONDS, MAX_TTL_SECONDS
 
 
@@ -76,11 +77,36 @@ class PublishResponseSerializer(serializers.Serializer):
     published_at = serializers.DateTimeField()
 
 
-class DeliveryStatusSerializer(serializers.Serializer):
+class AttemptSerializer(serializers.Serializer):
+    attempt = serializers.IntegerField()
+    started_at = serializers.DateTimeField()
+    ended_at = serializers.SerializerMethodField()
+    duration_ms = serializers.IntegerField()
+    outcome = serializers.CharField(help_text="success, retryable or permanent.")
+    status_code = serializers.IntegerField(allow_null=True, help_text="A webhook's HTTP status (null: no answer).")
+    error = serializers.SerializerMethodField()
+
+    def get_ended_at(self, attempt: DeliveryAttempt) -> str:
+        ended_at = attempt.started_at + timedelta(milliseconds=attempt.duration_ms)
+        return str(serializers.DateTimeField().to_representation(ended_at))
+
+    def get_error(self, attempt: DeliveryAttempt) -> str | None:
+        return error_summary(attempt.error)
+
+
+class DeliverySummarySerializer(serializers.Serializer):
     subscription = serializers.CharField(source="subscription.name")
     state = serializers.CharField()
     attempts = serializers.IntegerField()
+
+
+class DeliveryStatusSerializer(DeliverySummarySerializer):
     last_error = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField(help_text="When it was routed (the message's publish).")
+    sent_at = serializers.DateTimeField(allow_null=True, help_text="When it reached Redis (null: in the outbox).")
+    due_at = serializers.DateTimeField(source="not_before", allow_null=True, help_text="Not delivered before this.")
+    finished_at = serializers.DateTimeField(allow_null=True, help_text="When it was delivered or dead-lettered.")
+    attempt_log = AttemptSerializer(many=True, help_text="Every attempt, oldest first.")
 
     def get_last_error(self, delivery: Delivery) -> str | None:
         # The last line of the traceback says what went wrong; the admin shows the rest.
@@ -94,6 +120,8 @@ class MessageStatusSerializer(serializers.Serializer):
     attributes = serializers.DictField(child=serializers.CharField())
     key = serializers.CharField()
     published_at = serializers.DateTimeField()
+    deliver_at = serializers.DateTimeField(allow_null=True)
+    expires_at = serializers.DateTimeField(allow_null=True)
     deliveries = DeliveryStatusSerializer(many=True)
 
 
@@ -111,3 +139,20 @@ class MessageCancelResponseSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     cancelled = serializers.IntegerField(help_text="How many deliveries this request cancelled.")
     deliveries = CancelOutcomeSerializer(many=True)
+
+
+class MessageSummarySerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    topic = serializers.CharField(source="topic.name")
+    attributes = serializers.DictField(child=serializers.CharField())
+    key = serializers.CharField()
+    published_at = serializers.DateTimeField()
+    deliver_at = serializers.DateTimeField(allow_null=True)
+    expires_at = serializers.DateTimeField(allow_null=True)
+    deliveries = DeliverySummarySerializer(many=True)
+
+
+class MessagePageSerializer(serializers.Serializer):
+    results = MessageSummarySerializer(many=True)
+    next_cursor = serializers.CharField(allow_null=True, help_text="Pass as `cursor` for the next page; null: last.")
+    next = serializers.CharField(allow_null=True, help_text="The next page's URL; null: this is the last.")

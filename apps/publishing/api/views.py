@@ -12,15 +12,17 @@ from rest_framework.views import APIView
 from apps.accounts.scopes import Scope
 from apps.accounts.topics import visible_topics
 from apps.core.api.problems import problem_body
-from apps.publishing import cancel, errors, idempotency, selectors, services
+from apps.publishing import cancel, errors, history, idempotency, selectors, services
 from apps.publishing.api.serializers import (
     MessageCancelResponseSerializer,
+    MessagePageSerializer,
     MessageStatusSerializer,
     PublishBatchRequestSerializer,
     PublishBatchResponseSerializer,
     PublishRequestSerializer,
     PublishResponseSerializer,
 )
+from apps.publishing.filters import MessageFilterSet
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
@@ -103,6 +105,53 @@ def _publish_batch(topic: str, items: list[Any]) -> dict[str, Any]:
     body = {"results": results, "accepted": accepted, "failed": len(results) - accepted}
     # Rendered to JSON types here, so that a replay stores and answers the same body.
     return dict(PublishBatchResponseSerializer(body).data)
+
+
+class MessageListView(APIView):
+    required_scope = Scope.READ
+
+    @extend_schema(
+        responses={200: MessagePageSerializer},
+        parameters=[
+            *(
+                OpenApiParameter(name, str, description=str(f.extra.get("help_text", "")))
+                for name, f in MessageFilterSet.base_filters.items()
+            ),
+            OpenApiParameter(
+                "attribute", str, many=True, description="name=value: the attribute equals the value (repeatable)."
+            ),
+            OpenApiParameter("cursor", str, description="The next_cursor of the previous page."),
+            OpenApiParameter(
+                "limit",
+                int,
+                description=f"Messages per page, 1 to {history.MAX_LIMIT} (default {history.DEFAULT_LIMIT}).",
+            ),
+        ],
+    )
+    def get(self, request: Request) -> Response:
+        params = request.query_params
+        repeated = [n for n in params if n != "attribute" and len(params.getlist(n)) > 1]
+        if repeated:
+            raise history.InvalidMessageFilterError(errors={n: ["Give this filter once."] for n in repeated})
+        try:
+            limit = int(params.get("limit", history.DEFAULT_LIMIT))
+        except ValueError:
+            raise history.InvalidMessageFilterError(errors={"limit": ["Must be a whole number."]}) from None
+        filters = {n: params[n] for n in params if n not in ("attribute", "cursor", "limit")}
+        page = history.messages_page(
+            filters=filters,
+            attribute=params.getlist("attribute"),
+            cursor=params.get("cursor"),
+            limit=limit,
+            topics=visible_topics(request),
+        )
+        next_url = None
+        if page.next_cursor is not None:
+            query = params.copy()
+            query["cursor"] = page.next_cursor
+            next_url = request.build_absolute_uri(f"{request.path}?{query.urlencode()}")
+        body = {"results": page.messages, "next_cursor": page.next_cursor, "next": next_url}
+        return Response(MessagePageSerializer(body).data)
 
 
 class MessageDetailView(APIView):
