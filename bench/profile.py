@@ -1,9 +1,8 @@
 """Profile Switchboard's workers during a drain with py-spy (`python -m bench.run --profile`).
 
-py-spy is pinned in requirements-dev.txt (`make venv` installs it). Each worker process is
-sampled for the whole drain;
-the collapsed stacks land in var/bench/run/profile/ and the JSON keeps the functions
-with the largest inclusive and self shares of the samples.
+py-spy is pinned in requirements-dev.txt (`make venv` installs it). Each worker process
+is sampled for the whole drain; the collapsed stacks land in var/bench/run/profile/ and
+the JSON keeps the functions with the largest inclusive and self shares of the samples.
 """
 
 import contextlib
