@@ -35,7 +35,7 @@ run: export VIRTUAL_ENV := $(CURDIR)/$(VENV)
 
 .PHONY: help
 help: ## List the targets
-	@echo "Usage: make <target>   (variables: PORT, REDIS_PORT, REDIS_URL, FLOWER_PORT, TEST_POSTGRES_URL, PYTEST_ARGS)"
+	@echo "Usage: make <target>   (variables: PORT, REDIS_PORT, REDIS_URL, FLOWER_PORT, TEST_POSTGRES_URL, PYTEST_ARGS, BENCH, BENCH_ARGS, BENCH_POSTGRES_URL)"
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: venv
@@ -122,7 +122,16 @@ test: venv lint test-tools ## lint, then pytest on SQLite, then on PostgreSQL at
 
 .PHONY: bench
 bench: venv ## Benchmark Switchboard against raw Celery and Dramatiq (BENCH=full for the long run; BENCH_ARGS="--profile")
-	$(BIN)/python -m bench.run --mode $(or $(BENCH),quick) $(BENCH_ARGS)
+	env -u BENCH_DATABASE_URL $(BIN)/python -m bench.run --mode $(or $(BENCH),quick) $(BENCH_ARGS)
+
+# The PostgreSQL bench creates this database (and <name>_noop) when missing and empties it:
+# its name must contain "bench".
+BENCH_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/switchboard_bench
+
+.PHONY: bench-pg
+bench-pg: venv ## The same benchmark with Switchboard on PostgreSQL at BENCH_POSTGRES_URL; writes var/bench/latest-pg.json
+	BENCH_DATABASE_URL="$(BENCH_POSTGRES_URL)" $(BIN)/python -m bench.run --mode $(or $(BENCH),quick) \
+		--output var/bench/latest-pg.json $(BENCH_ARGS)
 
 .PHONY: clean
 clean: ## Remove the install stamp (next `make venv` re-installs) and tool caches; keeps var/

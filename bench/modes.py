@@ -56,8 +56,13 @@ def run_context(mode: Mode, redis: RedisServer, databases: Databases, started: f
     notes = [
         "Drain: workers are started and ready, paused (SIGSTOP), the queue is filled, then the clock runs"
         " from SIGCONT until the handler counter reaches N.",
-        "Latency: publish to handler start, offered at half the peer's median drain rate (raw Celery for"
-        " Switchboard per-message, raw Dramatiq for Switchboard batched), on the workers of the memory phase.",
+        "Latency: publish to handler start, on the workers of the memory phase. Raw Celery and Switchboard"
+        " per-message are offered the same rate, half the slower one's median drain rate (raw Celery is"
+        " measured again, on fresh workers, after Switchboard); Switchboard batched at half raw Dramatiq's.",
+        "Redis commands per message (redis_commands_per_message*): every command the publisher and the"
+        " workers sent during the fill and the drain (INFO commandstats deltas), divided by N, less the"
+        " handler's own two and the benchmark's INFO/CONFIG/GET; per-message counts the backlog published"
+        " one publish() at a time, as raw Celery's is one apply_async each.",
         "Worker RSS sums each worker process tree (psutil); Switchboard's prefork children are recycled"
         " every CELERY_WORKER_MAX_TASKS_PER_CHILD tasks (10,000 by default).",
         "The Switchboard consumer is transactional (the default): handler and ledger write in one transaction.",

@@ -101,10 +101,10 @@ class SystemRun:
             raise
         return workers
 
-    def fill(self, system: str, count: int) -> None:
-        """Queue `count` messages the fastest way the system offers."""
+    def fill(self, system: str, count: int, *, single: bool = False) -> None:
+        """Queue `count` messages the fastest way the system offers, or one publish call each (`single`)."""
         timeout = 120 + count / 50
-        if system in SWITCHBOARD_SYSTEMS:
+        if system in SWITCHBOARD_SYSTEMS and not single:
             self.producer(system, "many", count=count, batch=FILL_BATCH, timeout=timeout)
         else:
             self.producer(system, "single", count=count, timeout=timeout)
@@ -138,12 +138,15 @@ class DrainResult:
     commands_per_message: dict[str, dict[str, float]]
 
 
-def drain_rate(h: SystemRun, system: str, setup: WorkerSetup, *, count: int, tag: str) -> DrainResult:
+def drain_rate(
+    h: SystemRun, system: str, setup: WorkerSetup, *, count: int, tag: str, single: bool = False
+) -> DrainResult:
     """Queue `count` messages while the workers are paused, resume them, time until all are handled.
 
     The workers are fresh processes, started and ready before the queue fills, then
     paused (SIGSTOP), so neither start-up nor filling is timed: the clock runs from
-    SIGCONT to the count reaching `count`.
+    SIGCONT to the count reaching `count`. With `single`, Switchboard's backlog is
+    published one publish() call at a time, as raw Celery's is.
     """
     h.reset()
     workers = h.start_ready_workers(system, setup, tag=tag)
@@ -151,7 +154,7 @@ def drain_rate(h: SystemRun, system: str, setup: WorkerSetup, *, count: int, tag
         for worker in workers:
             worker.pause()
         h.redis.client().config_resetstat()
-        h.fill(system, count)
+        h.fill(system, count, single=single)
         published = h.commands()
         h.redis.client().config_resetstat()
         started = time.perf_counter()

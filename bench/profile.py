@@ -1,9 +1,8 @@
 """Profile Switchboard's workers during a drain with py-spy (`python -m bench.run --profile`).
 
-py-spy is not a project requirement; install it into the virtualenv only
-(`.venv/bin/pip install py-spy`). Each worker process is sampled for the whole drain;
-the collapsed stacks land in var/bench/run/profile/ and the JSON keeps the functions
-with the largest inclusive and self shares of the samples.
+py-spy is pinned in requirements-dev.txt (`make venv` installs it). Each worker process
+is sampled for the whole drain; the collapsed stacks land in var/bench/run/profile/ and
+the JSON keeps the functions with the largest inclusive and self shares of the samples.
 """
 
 import contextlib
@@ -59,7 +58,7 @@ def summarize(paths: list[Path]) -> dict[str, Any]:
 def profile_drain(h: phases.SystemRun, system: str, setup: WorkerSetup, *, count: int, out_dir: Path) -> dict[str, Any]:
     py_spy = VENV_BIN / "py-spy"
     if not py_spy.exists():
-        raise BenchError("py-spy is not installed: .venv/bin/pip install py-spy (it is not a project requirement)")
+        raise BenchError("py-spy is not installed: run `make venv` (requirements-dev.txt pins it)")
     out_dir.mkdir(parents=True, exist_ok=True)
     h.log(f"  profiling a drain of {count:,} messages ({setup.name}) with py-spy")
     h.reset()

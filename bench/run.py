@@ -228,6 +228,10 @@ class Runner:
             entries: dict[str, Any] = {single.key: {"name": single.name, "runs": []}}
             self._drain_reps(h, system, [single], entries, data)
             drain["one_process"] = {**entries[single.key], "median": phases.median(entries[single.key]["runs"])}
+            # The same backlog published one publish() call at a time, as raw Celery's is.
+            entries = {best.key: {"name": best.name, "publish": "one publish() per message", "runs": []}}
+            self._drain_reps(h, system, [best], entries, data, single=True)
+            drain["single_publish"] = {**entries[best.key], "median": phases.median(entries[best.key]["runs"])}
             self._guarded(data, "metrics cost", lambda: self._metrics_cost(h, system, best, drain))
 
     def _metrics_cost(
@@ -271,16 +275,21 @@ class Runner:
         setups: list[systems.WorkerSetup],
         entries: dict[str, Any],
         data: dict[str, Any],
+        *,
+        single: bool = False,
     ) -> None:
+        how = ", one publish() each" if single else ""
         for rep in range(self.mode.repetitions):
             for setup in setups:
 
                 def one(setup: systems.WorkerSetup = setup, rep: int = rep) -> None:
-                    result = phases.drain_rate(h, system, setup, count=self.mode.drain_count, tag=f"{system}-drain")
+                    result = phases.drain_rate(
+                        h, system, setup, count=self.mode.drain_count, tag=f"{system}-drain", single=single
+                    )
                     entries[setup.key]["runs"].append(result.rate)
                     entries[setup.key].setdefault("redis_commands_per_message", result.commands_per_message)
                     say(
-                        f"  drain {self.mode.drain_count:,} ({setup.name}) rep {rep + 1}/{self.mode.repetitions}:"
+                        f"  drain {self.mode.drain_count:,} ({setup.name}{how}) rep {rep + 1}/{self.mode.repetitions}:"
                         f" {result.rate:,.0f} msg/s"
                     )
 
@@ -294,12 +303,20 @@ class Runner:
         peer = systems.LATENCY_PEER[system]
         peer_drain = (self.results["systems"].get(peer) or {}).get("drain", {}).get("median")
         loads = {}
-        if peer_drain:
+        descriptions = {"peer": f"half the median drain rate of {systems.LABELS[peer]}"}
+        if system == systems.RAW_CELERY and systems.SB_PER_MESSAGE in self.chosen:
+            pass  # measured after Switchboard per-message, at the rate both are offered (_latency_common)
+        elif system == systems.SB_PER_MESSAGE and peer_drain:
+            # Both systems are offered the same rate: half the slower one's drain rate.
+            loads["peer"] = min(peer_drain, data["drain"]["median"]) / 2
+            descriptions["peer"] = COMMON_LOAD
+        elif peer_drain:
             loads["peer"] = peer_drain / 2
         else:
             data["errors"].append(f"latency: no drain rate of {systems.LABELS[peer]} to derive the load from")
         if system in systems.SWITCHBOARD_SYSTEMS:
             loads["own"] = data["drain"]["median"] / 2
+            descriptions["own"] = f"half the median drain rate of {systems.LABELS[system]}"
         say(f"  memory and latency on fresh workers ({setup.name})")
 
         def run() -> None:
@@ -314,17 +331,39 @@ class Runner:
             )
             data["rss"] = result.rss
             for name, runs in result.latency_runs.items():
-                data["latency" if name == "peer" else "latency_own"] = {
-                    "load": f"half the median drain rate of {systems.LABELS[peer if name == 'peer' else system]}",
-                    "offered_rate": loads[name],
-                    "runs": runs,
-                    "p50_ms": phases.median([r["p50_ms"] for r in runs]),
-                    "p99_ms": phases.median([r["p99_ms"] for r in runs]),
-                }
+                data["latency" if name == "peer" else "latency_own"] = _latency_entry(
+                    descriptions[name], loads[name], runs
+                )
             for point in result.rss:
                 say(f"  worker RSS after {point['messages']:,} messages: {point['rss_bytes'] / 1e6:,.1f} MB")
 
         self._guarded(data, "memory and latency", run)
+
+    def latency_common(self) -> None:
+        """Measure raw Celery's latency at the rate Switchboard per-message was offered (on fresh workers)."""
+        celery = self.results["systems"].get(systems.RAW_CELERY)
+        switchboard = self.results["systems"].get(systems.SB_PER_MESSAGE) or {}
+        rate = (switchboard.get("latency") or {}).get("offered_rate")
+        setup = self.best.get(systems.RAW_CELERY)
+        if celery is None or rate is None or setup is None:
+            return
+        say(f"== {systems.LABELS[systems.RAW_CELERY]} again: latency at {rate:,.0f}/s ({COMMON_LOAD})")
+        self.redis.client().flushall()
+        h = self.system_run(dict(self.base_env))
+
+        def run() -> None:
+            result = phases.steady(
+                h,
+                systems.RAW_CELERY,
+                setup,
+                checkpoints=(),
+                loads={"peer": rate},
+                seconds=self.mode.latency_seconds,
+                repetitions=self.mode.repetitions,
+            )
+            celery["latency"] = _latency_entry(COMMON_LOAD, rate, result.latency_runs["peer"])
+
+        self._guarded(celery, "latency at the common rate", run)
 
     def _profile(self, h: phases.SystemRun, system: str, data: dict[str, Any]) -> None:
         assert self.profile_dir is not None
@@ -333,6 +372,19 @@ class Runner:
         data["profile"] = profile.profile_drain(
             h, system, setup, count=self.mode.drain_count * 2, out_dir=self.profile_dir
         )
+
+
+COMMON_LOAD = "half the slower median drain rate of raw Celery and Switchboard per-message"
+
+
+def _latency_entry(load: str, rate: float, runs: list[dict[str, float]]) -> dict[str, Any]:
+    return {
+        "load": load,
+        "offered_rate": rate,
+        "runs": runs,
+        "p50_ms": phases.median([r["p50_ms"] for r in runs]),
+        "p99_ms": phases.median([r["p99_ms"] for r in runs]),
+    }
 
 
 def main(argv: list[str]) -> int:
@@ -365,6 +417,7 @@ def main(argv: list[str]) -> int:
         for system in systems.ALL_SYSTEMS:
             if system in chosen:
                 runner.run_system(system)
+        runner.latency_common()
         results = runner.results
         results.update(run_context(mode, redis, databases, started))
     except (HarnessError, OSError) as exc:
