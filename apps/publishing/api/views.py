@@ -169,11 +169,11 @@ class MessageCancelView(APIView):
     """Cancel a message's deliveries that have not run (delayed, scheduled, waiting); report each."""
 
     # Cancelling changes what the hub delivers, an operator's act like a replay.
-    required_scope = "replay"
+    required_scope = Scope.REPLAY
 
     @extend_schema(request=None, responses={200: MessageCancelResponseSerializer})
     def post(self, request: Request, message_id: uuid.UUID) -> Response:
-        message = selectors.message_get(message_id=message_id)
+        message = selectors.message_get(message_id=message_id, topics=visible_topics(request))
         if message is None:
             raise selectors.UnknownMessageError(message_id)
         outcomes = cancel.message_cancel(message=message)
