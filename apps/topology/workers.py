@@ -98,12 +98,17 @@ def queues_reconcile(consumer: object) -> QueueChanges | None:
     changes = queue_changes(
         consuming=[queue.name for queue in task_consumer.queues], paused=paused, chosen=_chosen_queues
     )
-    for queue in changes.stop:
-        logger.info("Subscription queue %s is paused or gone: no longer consuming it.", queue)
-        consumer.cancel_task_queue(queue)  # type: ignore[attr-defined]
-    for queue in changes.start:
-        logger.info("Subscription queue %s is active: consuming it.", queue)
-        consumer.add_task_queue(queue)  # type: ignore[attr-defined]
+    try:
+        for queue in changes.stop:
+            logger.info("Subscription queue %s is paused or gone: no longer consuming it.", queue)
+            consumer.cancel_task_queue(queue)  # type: ignore[attr-defined]
+        for queue in changes.start:
+            logger.info("Subscription queue %s is active: consuming it.", queue)
+            consumer.add_task_queue(queue)  # type: ignore[attr-defined]
+    except CONTROL_ERRORS as exc:
+        # Redis went away meanwhile: the consumer reconnects, and the next check goes on.
+        logger.warning("Cannot change the consumed queues now (%s); trying again.", exc)
+        return None
     return changes
 
 

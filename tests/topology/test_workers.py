@@ -1,12 +1,14 @@
 """Workers follow the subscriptions' `paused` flags; the commands say when Redis cannot be told."""
 
 import io
+from types import SimpleNamespace
 
 import pytest
+import redis
 from django.core.management import call_command
 
 from apps.topology.models import Subscription
-from apps.topology.workers import QueueChanges, queue_changes
+from apps.topology.workers import QueueChanges, queue_changes, queues_reconcile
 from tests.factories import SubscriptionFactory
 
 FLAGS = {"sb.billing": False, "sb.inventory": True, "sb.email": False}
@@ -52,3 +54,42 @@ def test_pause_with_redis_unreachable_saves_the_flag_and_says_so_in_one_line(
         "reaching Redis and the database."
     ]
     assert Subscription.objects.get(name="billing").paused is paused
+
+
+class FakeConsumer:
+    """What queues_reconcile uses of Celery's Consumer: its task consumer's queues, add and cancel."""
+
+    def __init__(self, consuming: list[str], *, fail: bool = False) -> None:
+        self.task_consumer = SimpleNamespace(queues=[SimpleNamespace(name=name) for name in consuming])
+        self.fail = fail
+        self.calls: list[tuple[str, str]] = []
+
+    def add_task_queue(self, queue: str) -> None:
+        if self.fail:
+            raise redis.ConnectionError("gone")
+        self.calls.append(("add", queue))
+
+    def cancel_task_queue(self, queue: str) -> None:
+        if self.fail:
+            raise redis.ConnectionError("gone")
+        self.calls.append(("cancel", queue))
+
+
+@pytest.mark.django_db
+def test_a_worker_reconciles_with_the_flags_in_the_database() -> None:
+    SubscriptionFactory.create(name="billing", paused=True)
+    SubscriptionFactory.create(name="inventory")
+    consumer = FakeConsumer(["sb.control", "sb.billing"])
+
+    changes = queues_reconcile(consumer)
+
+    assert changes == QueueChanges(start=["sb.inventory"], stop=["sb.billing"])
+    assert consumer.calls == [("cancel", "sb.billing"), ("add", "sb.inventory")]
+
+
+@pytest.mark.django_db
+def test_a_worker_that_lost_redis_tries_again_next_time() -> None:
+    SubscriptionFactory.create(name="inventory")
+
+    assert queues_reconcile(FakeConsumer(["sb.control"], fail=True)) is None
+    assert queues_reconcile(SimpleNamespace(task_consumer=None)) is None  # reconnecting
