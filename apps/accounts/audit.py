@@ -35,6 +35,7 @@ class AuditAction:
     SUBSCRIPTION_DELETE = "subscription.delete"
     API_KEY_CREATE = "api_key.create"
     API_KEY_REVOKE = "api_key.revoke"
+    MESSAGE_CANCEL = "message.cancel"
 
 
 @dataclass(frozen=True)

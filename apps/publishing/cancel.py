@@ -13,7 +13,9 @@ import logging
 from dataclasses import dataclass
 
 import redis
+from django.db import transaction
 
+from apps.accounts import audit
 from apps.core import redis_keys
 from apps.core.redis import redis_client
 from apps.delivery import ledger, scheduler
@@ -37,8 +39,11 @@ class CancelOutcome:
     state: str
 
 
-def message_cancel(*, message: Message) -> list[CancelOutcome]:
-    """Cancel every open delivery of `message` that is not running; say what became of each."""
+def message_cancel(*, message: Message, actor: audit.Actor = audit.PYTHON_CODE) -> list[CancelOutcome]:
+    """Cancel every open delivery of `message` that is not running; say what became of each.
+
+    The cancelled deliveries and their audit row commit together.
+    """
     deliveries = list(Delivery.objects.filter(message=message).select_related("subscription").order_by("pk"))
     client = redis_client()
     members = {d.pk: scheduler.ScheduledDelivery(d.subscription.queue, d.pk).encode() for d in deliveries}
@@ -48,7 +53,26 @@ def message_cancel(*, message: Message) -> list[CancelOutcome]:
         # Which attempt runs is unknown: the ledger alone decides each race.
         logger.warning("Cannot read the leases (%s); cancelling message %s by the ledger alone.", exc, message.pk)
         running = set()
-    outcomes, cancelled = [], []
+    with transaction.atomic():
+        outcomes, cancelled = _cancel_open(deliveries, running)
+        if cancelled:
+            audit.record(
+                actor,
+                audit.AuditAction.MESSAGE_CANCEL,
+                objects={"message": str(message.pk), "deliveries": cancelled},
+                count=len(cancelled),
+            )
+    if cancelled:
+        # Without Redis, their schedule entries come due and their copies are skipped as duplicates.
+        with contextlib.suppress(redis.RedisError):
+            client.zrem(redis_keys.SCHEDULED, *[members[pk] for pk in cancelled])
+    return outcomes
+
+
+def _cancel_open(deliveries: list[Delivery], running: set[int]) -> tuple[list[CancelOutcome], list[int]]:
+    """Move each open delivery that no attempt holds to cancelled, as the ledger allows."""
+    outcomes: list[CancelOutcome] = []
+    cancelled: list[int] = []
     for delivery in deliveries:
         state = str(delivery.state)
         if delivery.state not in OPEN_STATES:
@@ -61,11 +85,7 @@ def message_cancel(*, message: Message) -> list[CancelOutcome]:
         else:  # an attempt recorded its outcome in between: the ledger decided
             outcome, state = FINISHED, Delivery.objects.values_list("state", flat=True).get(pk=delivery.pk)
         outcomes.append(CancelOutcome(subscription=delivery.subscription.name, outcome=outcome, state=state))
-    if cancelled:
-        # Without Redis, their schedule entries come due and their copies are skipped as duplicates.
-        with contextlib.suppress(redis.RedisError):
-            client.zrem(redis_keys.SCHEDULED, *[members[pk] for pk in cancelled])
-    return outcomes
+    return outcomes, cancelled
 
 
 def _running(client: redis.Redis, deliveries: list[Delivery], members: dict[int, bytes]) -> set[int]:

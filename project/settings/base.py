@@ -206,6 +206,8 @@ SWITCHBOARD_LEASE_SECONDS = env.float("SWITCHBOARD_LEASE_SECONDS", default=6.0)
 # letter is kept, replayed or not.
 SWITCHBOARD_RETENTION_DAYS = env.int("SWITCHBOARD_RETENTION_DAYS", default=7)
 SWITCHBOARD_DEAD_LETTER_RETENTION_DAYS = env.int("SWITCHBOARD_DEAD_LETTER_RETENTION_DAYS", default=30)
+# Days an audit event is kept (apps/accounts/retention.py).
+SWITCHBOARD_AUDIT_RETENTION_DAYS = env.int("SWITCHBOARD_AUDIT_RETENTION_DAYS", default=365)
 # Every worker compares the queues it consumes with the subscriptions' `paused` flags
 # (the truth) this often, and follows them: a pause or a new subscription takes effect
 # within this many seconds, however it was made. One small query per worker each time.
@@ -351,6 +353,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 300.0,
         "kwargs": {"policy": "idempotency-keys"},
         "options": {"expires": 300.0},
+    },
+    "retention-audit-events": {
+        "task": "core.retention_run",
+        "schedule": 3600.0,
+        "kwargs": {"policy": "audit-events"},
+        "options": {"expires": 3600.0},
     },
     "retention-alert-incidents": {
         "task": "core.retention_run",

@@ -160,6 +160,7 @@ def test_the_command_counts_per_policy_then_deletes(topology: None) -> None:
         call_command("retention", "--policy", "messages", stdout=out, stderr=io.StringIO())
 
     assert out.getvalue().splitlines() == [
+        "audit-events: 0 would be deleted (audit events past SWITCHBOARD_AUDIT_RETENTION_DAYS)",
         "messages: 3 would be deleted (finished messages (with their deliveries and attempts) past their topic's "
         "retention)",
         "idempotency-keys: 0 would be deleted (expired idempotency keys)",

@@ -6,6 +6,7 @@ import orjson
 import pytest
 from rest_framework.test import APIClient
 
+from apps.accounts.models import AuditEvent
 from apps.core import redis_keys
 from apps.core.redis import redis_client
 from apps.delivery import ledger, scheduler
@@ -50,8 +51,15 @@ def test_cancel_turns_the_open_deliveries_cancelled_and_reports_each(
     }
     assert states(message) == {"billing-charge": "delivered", "inventory-reserve": "cancelled"}
     assert rds.zcard(redis_keys.SCHEDULED) == 0
+    [audited] = AuditEvent.objects.filter(action="message.cancel")
+    assert (audited.actor_kind, audited.count, audited.targets) == (
+        "api_key",
+        1,
+        {"message": str(message.pk), "deliveries": [inventory.pk]},
+    )
     again = post_json(authenticated_client, f"/api/v1/messages/{message.pk}/cancel").json()
     assert again["cancelled"] == 0
+    assert AuditEvent.objects.filter(action="message.cancel").count() == 1  # nothing cancelled, nothing audited
     assert {d["subscription"]: (d["outcome"], d["state"]) for d in again["deliveries"]} == {
         "inventory-reserve": ("finished", "cancelled"),
         "billing-charge": ("finished", "delivered"),

@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.audit import Actor
 from apps.accounts.scopes import Scope
 from apps.accounts.topics import visible_topics
 from apps.core.api.problems import problem_body
@@ -176,7 +177,7 @@ class MessageCancelView(APIView):
         message = selectors.message_get(message_id=message_id, topics=visible_topics(request))
         if message is None:
             raise selectors.UnknownMessageError(message_id)
-        outcomes = cancel.message_cancel(message=message)
+        outcomes = cancel.message_cancel(message=message, actor=Actor.from_request(request))
         body = {
             "id": str(message.pk),
             "cancelled": sum(o.outcome == cancel.CANCELLED for o in outcomes),
