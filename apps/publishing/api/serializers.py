@@ -5,7 +5,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from apps.core.api.serializers import StrictFloatField, StrictSerializer
+from apps.core.api.serializers import StrictCharField, StrictFloatField, StrictSerializer
 from apps.core.errors import error_summary
 from apps.delivery.models import Delivery, DeliveryAttempt
 from apps.publishing.services import MAX_BATCH_MESSAGES, MAX_DELAY_SECONDS, MAX_TTL_SECONDS
@@ -19,17 +19,6 @@ class StrictDateTimeField(serializers.DateTimeField):
             return super().to_internal_value(value)
         except OverflowError:
             self.fail("invalid", format="an ISO 8601 date-time between the years 1 and 9999")
-
-
-class StrictCharField(serializers.CharField):
-    """A string field that refuses numbers and booleans instead of converting them."""
-
-    default_error_messages = {"not_a_string": "Must be a string, not {kind}."}
-
-    def to_internal_value(self, data: object) -> str:
-        if not isinstance(data, str):
-            self.fail("not_a_string", kind=type(data).__name__)
-        return super().to_internal_value(data)
 
 
 class StringMapField(serializers.DictField):

@@ -6,7 +6,7 @@ Write serializers only parse types; what a value may be is the validator's to sa
 
 from rest_framework import serializers
 
-from apps.core.api.serializers import StrictSerializer
+from apps.core.api.serializers import StrictCharField, StrictFloatField, StrictIntegerField, StrictSerializer
 from apps.topology.models import ConsumerKind, Subscription, Topic, UnroutablePolicy
 
 
@@ -22,8 +22,8 @@ class TopicSerializer(serializers.ModelSerializer):
 
 
 class TopicWriteSerializer(StrictSerializer):
-    name = serializers.CharField(max_length=100)
-    description = serializers.CharField(required=False, allow_blank=True)
+    name = StrictCharField(max_length=100)
+    description = StrictCharField(required=False, allow_blank=True)
     unroutable = serializers.ChoiceField(choices=UnroutablePolicy.values, required=False)
 
 
@@ -64,28 +64,28 @@ class SubscriptionSerializer(serializers.ModelSerializer):
 
 
 class SubscriptionWriteSerializer(StrictSerializer):
-    name = serializers.CharField(max_length=100)
-    topic = serializers.CharField(max_length=100)
+    name = StrictCharField(max_length=100)
+    topic = StrictCharField(max_length=100)
     consumer_kind = serializers.ChoiceField(choices=ConsumerKind.values, required=False)
-    handler = serializers.CharField(required=False, allow_blank=True, help_text="Default: the subscription's name.")
-    webhook_url = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    handler = StrictCharField(required=False, allow_blank=True, help_text="Default: the subscription's name.")
+    webhook_url = StrictCharField(required=False, allow_blank=True, max_length=2000)
     webhook_secrets = serializers.ListField(
-        child=serializers.CharField(), required=False, write_only=True, help_text="Signing secrets (whsec_...)."
+        child=StrictCharField(), required=False, write_only=True, help_text="Signing secrets (whsec_...)."
     )
-    webhook_secrets_env = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    webhook_secrets_env = StrictCharField(required=False, allow_blank=True, max_length=100)
     filter_policy = serializers.JSONField(required=False)
-    max_attempts = serializers.IntegerField(required=False)
-    retry_initial_delay = serializers.FloatField(required=False)
-    retry_multiplier = serializers.FloatField(required=False)
-    retry_max_delay = serializers.FloatField(required=False)
-    retry_jitter = serializers.FloatField(required=False)
-    batch_size = serializers.IntegerField(required=False)
+    max_attempts = StrictIntegerField(required=False)
+    retry_initial_delay = StrictFloatField(required=False)
+    retry_multiplier = StrictFloatField(required=False)
+    retry_max_delay = StrictFloatField(required=False)
+    retry_jitter = StrictFloatField(required=False)
+    batch_size = StrictIntegerField(required=False)
     paused = serializers.BooleanField(required=False)
 
 
 class SubscriptionUpdateSerializer(SubscriptionWriteSerializer):
     name = None  # type: ignore[assignment]  # a subscription is known by its name, which stays
-    topic = serializers.CharField(max_length=100, required=False)
+    topic = StrictCharField(max_length=100, required=False)
 
 
 class SubscriptionStatisticsSerializer(serializers.Serializer):
