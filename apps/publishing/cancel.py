@@ -13,7 +13,9 @@ import logging
 from dataclasses import dataclass
 
 import redis
+from django.db import transaction
 
+from apps.accounts import audit
 from apps.core import redis_keys
 from apps.core.redis import redis_client
 from apps.delivery import ledger, scheduler
@@ -37,8 +39,11 @@ class CancelOutcome:
     state: str
 
 
-def message_cancel(*, message: Message) -> list[CancelOutcome]:
-    """Cancel every open delivery of `message` that is not running; say what became of each."""
+def message_cancel(*, message: Message, actor: audit.Actor = audit.PYTHON_CODE) -> list[CancelOutcome]:
+    """Cancel every open delivery of `message` that is not running; say what became of each.
+
+    The cancellations and their audit row commit together.
+    """
     deliveries = list(Delivery.objects.filter(message=message).select_related("subscription").order_by("pk"))
     client = redis_client()
     members = {d.pk: scheduler.ScheduledDelivery(d.subscription.queue, d.pk).encode() for d in deliveries}
@@ -48,19 +53,23 @@ def message_cancel(*, message: Message) -> list[CancelOutcome]:
         # Which attempt runs is unknown: the ledger alone decides each race.
         logger.warning("Cannot read the leases (%s); cancelling message %s by the ledger alone.", exc, message.pk)
         running = set()
-    outcomes, cancelled = [], []
-    for delivery in deliveries:
-        state = str(delivery.state)
-        if delivery.state not in OPEN_STATES:
-            outcome = FINISHED
-        elif delivery.pk in running:
-            outcome = RUNNING
-        elif ledger.delivery_mark_cancelled(delivery_id=delivery.pk):
-            outcome, state = CANCELLED, DeliveryState.CANCELLED.value
-            cancelled.append(delivery.pk)
-        else:  # an attempt recorded its outcome in between: the ledger decided
-            outcome, state = FINISHED, Delivery.objects.values_list("state", flat=True).get(pk=delivery.pk)
-        outcomes.append(CancelOutcome(subscription=delivery.subscription.name, outcome=outcome, state=state))
+    outcomes: list[CancelOutcome] = []
+    cancelled: list[int] = []
+    with transaction.atomic():
+        for delivery in deliveries:
+            state = str(delivery.state)
+            if delivery.state not in OPEN_STATES:
+                outcome = FINISHED
+            elif delivery.pk in running:
+                outcome = RUNNING
+            elif ledger.delivery_mark_cancelled(delivery_id=delivery.pk):
+                outcome, state = CANCELLED, DeliveryState.CANCELLED.value
+                cancelled.append(delivery.pk)
+            else:  # an attempt recorded its outcome in between: the ledger decided
+                outcome, state = FINISHED, Delivery.objects.values_list("state", flat=True).get(pk=delivery.pk)
+            outcomes.append(CancelOutcome(subscription=delivery.subscription.name, outcome=outcome, state=state))
+        targets = {"message": str(message.pk), "deliveries": cancelled}
+        audit.record(actor, audit.AuditAction.MESSAGE_CANCEL, objects=targets, count=len(cancelled))
     if cancelled:
         # Without Redis, their schedule entries come due and their copies are skipped as duplicates.
         with contextlib.suppress(redis.RedisError):

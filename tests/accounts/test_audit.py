@@ -124,3 +124,16 @@ def test_topology_changes_over_rest_are_audited(authenticated_client: APIClient,
             "topic.delete",
         ]
     ]
+
+
+def test_cancelling_a_message_is_audited(authenticated_client: APIClient, billing: Subscription) -> None:
+    from tests.factories import DeliveryFactory, MessageFactory
+
+    message = MessageFactory.create(topic=billing.topic)
+    DeliveryFactory.create(message=message, subscription=billing)
+
+    response = authenticated_client.post(f"/api/v1/messages/{message.pk}/cancel")
+
+    assert response.status_code == 200, response.content
+    event = AuditEvent.objects.get(action="message.cancel")
+    assert (event.actor_name, event.count, event.targets["message"]) == ("tests", 1, str(message.pk))

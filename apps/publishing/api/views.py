@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.accounts.audit import Actor
 from apps.accounts.scopes import Scope
 from apps.accounts.topics import visible_topics
 from apps.core.api.problems import problem_body
@@ -169,14 +170,14 @@ class MessageCancelView(APIView):
     """Cancel a message's deliveries that have not run (delayed, scheduled, waiting); report each."""
 
     # Cancelling changes what the hub delivers, an operator's act like a replay.
-    required_scope = "replay"
+    required_scope = Scope.REPLAY
 
     @extend_schema(request=None, responses={200: MessageCancelResponseSerializer})
     def post(self, request: Request, message_id: uuid.UUID) -> Response:
-        message = selectors.message_get(message_id=message_id)
+        message = selectors.message_get(message_id=message_id, topics=visible_topics(request))
         if message is None:
             raise selectors.UnknownMessageError(message_id)
-        outcomes = cancel.message_cancel(message=message)
+        outcomes = cancel.message_cancel(message=message, actor=Actor.from_request(request))
         body = {
             "id": str(message.pk),
             "cancelled": sum(o.outcome == cancel.CANCELLED for o in outcomes),
