@@ -24,6 +24,7 @@ MAX_IDS_KEPT = 1000
 class AuditAction:
     DEAD_LETTERS_REPLAY = "dead_letters.replay"
     DEAD_LETTERS_PURGE = "dead_letters.purge"
+    MESSAGE_CANCEL = "message.cancel"
     SUBSCRIPTION_PAUSE = "subscription.pause"
     SUBSCRIPTION_RESUME = "subscription.resume"
     TOPOLOGY_SYNC = "topology.sync"

@@ -42,7 +42,7 @@ class CancelOutcome:
 def message_cancel(*, message: Message, actor: audit.Actor = audit.PYTHON_CODE) -> list[CancelOutcome]:
     """Cancel every open delivery of `message` that is not running; say what became of each.
 
-    The cancelled deliveries and their audit row commit together.
+    The cancellations and their audit row commit together.
     """
     deliveries = list(Delivery.objects.filter(message=message).select_related("subscription").order_by("pk"))
     client = redis_client()
@@ -53,39 +53,28 @@ def message_cancel(*, message: Message, actor: audit.Actor = audit.PYTHON_CODE) 
         # Which attempt runs is unknown: the ledger alone decides each race.
         logger.warning("Cannot read the leases (%s); cancelling message %s by the ledger alone.", exc, message.pk)
         running = set()
+    outcomes: list[CancelOutcome] = []
+    cancelled: list[int] = []
     with transaction.atomic():
-        outcomes, cancelled = _cancel_open(deliveries, running)
-        if cancelled:
-            audit.record(
-                actor,
-                audit.AuditAction.MESSAGE_CANCEL,
-                objects={"message": str(message.pk), "deliveries": cancelled},
-                count=len(cancelled),
-            )
+        for delivery in deliveries:
+            state = str(delivery.state)
+            if delivery.state not in OPEN_STATES:
+                outcome = FINISHED
+            elif delivery.pk in running:
+                outcome = RUNNING
+            elif ledger.delivery_mark_cancelled(delivery_id=delivery.pk):
+                outcome, state = CANCELLED, DeliveryState.CANCELLED.value
+                cancelled.append(delivery.pk)
+            else:  # an attempt recorded its outcome in between: the ledger decided
+                outcome, state = FINISHED, Delivery.objects.values_list("state", flat=True).get(pk=delivery.pk)
+            outcomes.append(CancelOutcome(subscription=delivery.subscription.name, outcome=outcome, state=state))
+        targets = {"message": str(message.pk), "deliveries": cancelled}
+        audit.record(actor, audit.AuditAction.MESSAGE_CANCEL, objects=targets, count=len(cancelled))
     if cancelled:
         # Without Redis, their schedule entries come due and their copies are skipped as duplicates.
         with contextlib.suppress(redis.RedisError):
             client.zrem(redis_keys.SCHEDULED, *[members[pk] for pk in cancelled])
     return outcomes
-
-
-def _cancel_open(deliveries: list[Delivery], running: set[int]) -> tuple[list[CancelOutcome], list[int]]:
-    """Move each open delivery that no attempt holds to cancelled, as the ledger allows."""
-    outcomes: list[CancelOutcome] = []
-    cancelled: list[int] = []
-    for delivery in deliveries:
-        state = str(delivery.state)
-        if delivery.state not in OPEN_STATES:
-            outcome = FINISHED
-        elif delivery.pk in running:
-            outcome = RUNNING
-        elif ledger.delivery_mark_cancelled(delivery_id=delivery.pk):
-            outcome, state = CANCELLED, DeliveryState.CANCELLED.value
-            cancelled.append(delivery.pk)
-        else:  # an attempt recorded its outcome in between: the ledger decided
-            outcome, state = FINISHED, Delivery.objects.values_list("state", flat=True).get(pk=delivery.pk)
-        outcomes.append(CancelOutcome(subscription=delivery.subscription.name, outcome=outcome, state=state))
-    return outcomes, cancelled
 
 
 def _running(client: redis.Redis, deliveries: list[Delivery], members: dict[int, bytes]) -> set[int]:

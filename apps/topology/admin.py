@@ -1,7 +1,11 @@
+from typing import Any
+
 from django.contrib import admin
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from apps.accounts import audit
 from apps.accounts.audit import Actor
 from apps.topology import services
 from apps.topology.forms import SubscriptionForm, TopicForm
@@ -16,8 +20,37 @@ class SubscriptionInline(admin.TabularInline):
     show_change_link = True
 
 
+class AuditedAdmin(admin.ModelAdmin):
+    """Adding, changing and deleting in the admin is recorded in the audit log, in the change's transaction."""
+
+    audit_kind: str  # "topic" or "subscription": the actions are <kind>.create, .update, .delete
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        targets = {self.audit_kind: obj.name, "fields": list(form.changed_data)}
+        audit.record(
+            Actor.from_admin(request), f"{self.audit_kind}.{'update' if change else 'create'}", objects=targets, count=1
+        )
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        with transaction.atomic():
+            audit.record(
+                Actor.from_admin(request), f"{self.audit_kind}.delete", objects={self.audit_kind: obj.name}, count=1
+            )
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        with transaction.atomic():
+            names = list(queryset.values_list("name", flat=True))
+            audit.record(
+                Actor.from_admin(request), f"{self.audit_kind}.delete", objects={"names": names}, count=len(names)
+            )
+            super().delete_queryset(request, queryset)
+
+
 @admin.register(Topic)
-class TopicAdmin(admin.ModelAdmin):
+class TopicAdmin(AuditedAdmin):
+    audit_kind = "topic"
     form = TopicForm
     list_display = ["name", "description", "updated_at"]
     search_fields = ["name"]
@@ -25,7 +58,8 @@ class TopicAdmin(admin.ModelAdmin):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
+class SubscriptionAdmin(AuditedAdmin):
+    audit_kind = "subscription"
     form = SubscriptionForm
     list_display = ["name", "topic", "consumer_kind", "handler", "max_attempts", "batch_size", "paused"]
     list_filter = ["consumer_kind", "paused", "topic"]

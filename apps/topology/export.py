@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from apps.accounts.topics import ALL_TOPICS, TopicAccess
 from apps.topology.models import ConsumerKind, Subscription, Topic, UnroutablePolicy
 
 HEADER = "# Exported by Switchboard; `manage.py sync_topology --file <this file>` accepts it back.\n"
@@ -21,10 +22,10 @@ def default_secrets_env(subscription_name: str) -> str:
     return re.sub(r"[^A-Z0-9]", "_", subscription_name.upper()) + "_WEBHOOK_SECRETS"
 
 
-def topology_document() -> dict[str, Any]:
-    """Describe every topic and subscription as topology.yaml does."""
+def topology_document(*, topics_visible: TopicAccess = ALL_TOPICS) -> dict[str, Any]:
+    """Describe every topic and subscription (of the topics visible) as topology.yaml does."""
     topics = []
-    for topic in Topic.objects.order_by("name"):
+    for topic in topics_visible.filter(Topic.objects.order_by("name"), "name"):
         entry: dict[str, Any] = {"name": topic.name}
         if topic.description:
             entry["description"] = topic.description
@@ -33,7 +34,8 @@ def topology_document() -> dict[str, Any]:
         if topic.retention_days is not None:
             entry["retention_days"] = topic.retention_days
         topics.append(entry)
-    subscriptions = [_subscription_entry(s) for s in Subscription.objects.select_related("topic").order_by("name")]
+    rows = topics_visible.filter(Subscription.objects.select_related("topic"), "topic__name").order_by("name")
+    subscriptions = [_subscription_entry(s) for s in rows]
     return {"topics": topics, "subscriptions": subscriptions}
 
 
@@ -60,6 +62,8 @@ def _subscription_entry(subscription: Subscription) -> dict[str, Any]:
     return entry
 
 
-def topology_export() -> str:
-    """Return the topology as YAML text."""
-    return HEADER + yaml.safe_dump(topology_document(), sort_keys=False, allow_unicode=True, width=100)
+def topology_export(*, topics_visible: TopicAccess = ALL_TOPICS) -> str:
+    """Return the topology (of the topics visible) as YAML text."""
+    return HEADER + yaml.safe_dump(
+        topology_document(topics_visible=topics_visible), sort_keys=False, allow_unicode=True, width=100
+    )

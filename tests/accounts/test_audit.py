@@ -124,3 +124,38 @@ def test_topology_changes_over_rest_are_audited(authenticated_client: APIClient,
             "topic.delete",
         ]
     ]
+
+
+def test_cancelling_a_message_is_audited(authenticated_client: APIClient, billing: Subscription) -> None:
+    from tests.factories import DeliveryFactory, MessageFactory
+
+    message = MessageFactory.create(topic=billing.topic)
+    DeliveryFactory.create(message=message, subscription=billing)
+
+    response = authenticated_client.post(f"/api/v1/messages/{message.pk}/cancel")
+
+    assert response.status_code == 200, response.content
+    event = AuditEvent.objects.get(action="message.cancel")
+    assert (event.actor_name, event.count, event.targets["message"]) == ("tests", 1, str(message.pk))
+
+
+def test_topology_changes_in_the_admin_are_audited(billing: Subscription) -> None:
+    from apps.topology.models import Topic
+
+    client = Client()
+    client.force_login(get_user_model().objects.create_superuser("root", "", "pw-root-123"))
+    topic = Topic.objects.get(name="orders.created")
+
+    client.post(
+        f"/admin/topology/topic/{topic.pk}/change/",
+        {
+            "name": "orders.created",
+            "description": "changed",
+            "unroutable": topic.unroutable,
+            "subscriptions-TOTAL_FORMS": "0",
+            "subscriptions-INITIAL_FORMS": "0",
+        },
+    )
+    client.post(f"/admin/topology/subscription/{billing.pk}/delete/", {"post": "yes"})
+
+    assert [(a, n) for _, n, a, _ in _rows()] == [("topic.update", "root"), ("subscription.delete", "root")]

@@ -67,6 +67,7 @@ def test_a_key_limited_to_other_topics_sees_nothing_of_orders(two_teams: dict[st
     statuses = {
         "publish": client.post("/api/v1/topics/orders.created/messages", {"payload": {}}, format="json").status_code,
         "message": client.get(f"/api/v1/messages/{message.pk}").status_code,  # type: ignore[attr-defined]
+        "cancel": client.post(f"/api/v1/messages/{message.pk}/cancel").status_code,  # type: ignore[attr-defined]
         "subscription": client.get("/api/v1/subscriptions/billing-charge").status_code,
         "pause": client.post("/api/v1/subscriptions/billing-charge/pause").status_code,
         "dead letter": client.get(f"/api/v1/dead-letters/{dead.pk}").status_code,  # type: ignore[attr-defined]
@@ -77,6 +78,7 @@ def test_a_key_limited_to_other_topics_sees_nothing_of_orders(two_teams: dict[st
     assert statuses == {
         "publish": 404,
         "message": 404,
+        "cancel": 404,
         "subscription": 404,
         "pause": 404,
         "dead letter": 404,

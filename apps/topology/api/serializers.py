@@ -6,7 +6,7 @@ Write serializers only parse types; what a value may be is the validator's to sa
 
 from rest_framework import serializers
 
-from apps.core.api.serializers import StrictCharField, StrictSerializer
+from apps.core.api.serializers import StrictCharField, StrictFloatField, StrictIntegerField, StrictSerializer
 from apps.topology.models import ConsumerKind, Subscription, Topic, UnroutablePolicy
 
 
@@ -74,12 +74,12 @@ class SubscriptionWriteSerializer(StrictSerializer):
     )
     webhook_secrets_env = StrictCharField(required=False, allow_blank=True, max_length=100)
     filter_policy = serializers.JSONField(required=False)
-    max_attempts = serializers.IntegerField(required=False)
-    retry_initial_delay = serializers.FloatField(required=False)
-    retry_multiplier = serializers.FloatField(required=False)
-    retry_max_delay = serializers.FloatField(required=False)
-    retry_jitter = serializers.FloatField(required=False)
-    batch_size = serializers.IntegerField(required=False)
+    max_attempts = StrictIntegerField(required=False)
+    retry_initial_delay = StrictFloatField(required=False)
+    retry_multiplier = StrictFloatField(required=False)
+    retry_max_delay = StrictFloatField(required=False)
+    retry_jitter = StrictFloatField(required=False)
+    batch_size = StrictIntegerField(required=False)
     paused = serializers.BooleanField(required=False)
 
 
