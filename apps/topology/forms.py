@@ -38,6 +38,9 @@ class TopicForm(_ValidatedForm):
 
 
 class SubscriptionForm(_ValidatedForm):
+    # Checked again, with the SSRF rules, by the validator.
+    webhook_url = forms.URLField(max_length=2000, required=False, assume_scheme="https")
+
     class Meta:
         model = Subscription
         fields = [
