@@ -25,7 +25,7 @@ class _ValidatedForm(forms.ModelForm):
 class TopicForm(_ValidatedForm):
     class Meta:
         model = Topic
-        fields = ["name", "description", "unroutable"]
+        fields = ["name", "description", "unroutable", "retention_days"]
 
     def clean(self) -> dict[str, Any]:
         cleaned: dict[str, Any] = super().clean() or {}

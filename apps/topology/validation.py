@@ -76,6 +76,9 @@ def topic_problems(spec: TopicSpec) -> list[Problem]:
         problems.append(Problem("name", problem))
     if spec.unroutable not in UnroutablePolicy.values:
         problems.append(Problem("unroutable", f"{spec.unroutable!r} is not one of {UnroutablePolicy.values}"))
+    days = spec.retention_days
+    if days is not None and (isinstance(days, bool) or not isinstance(days, int) or days < 1):
+        problems.append(Problem("retention_days", f"{days!r} is not a whole number of days of at least 1"))
     return problems
 
 

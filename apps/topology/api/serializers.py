@@ -15,7 +15,7 @@ class TopicSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Topic
-        fields = ["name", "description", "unroutable", "subscriptions", "created_at", "updated_at"]
+        fields = ["name", "description", "unroutable", "retention_days", "subscriptions", "created_at", "updated_at"]
 
     def get_subscriptions(self, topic: Topic) -> list[str]:
         return [s.name for s in topic.subscriptions.all()]
@@ -25,6 +25,9 @@ class TopicWriteSerializer(StrictSerializer):
     name = serializers.CharField(max_length=100)
     description = serializers.CharField(required=False, allow_blank=True)
     unroutable = serializers.ChoiceField(choices=UnroutablePolicy.values, required=False)
+    retention_days = serializers.IntegerField(
+        required=False, allow_null=True, help_text="Days a finished message is kept; null: the default."
+    )
 
 
 class TopicUpdateSerializer(TopicWriteSerializer):
