@@ -73,7 +73,7 @@ def test_a_retention_below_one_day_is_refused(authenticated_client: APIClient) -
     )
     assert (response.status_code, body(response)["errors"]) == (
         400,
-        {"retention_days": ["0 is not a whole number of days of at least 1"]},
+        {"retention_days": ["0 is not a whole number of days from 1 to 36500"]},
     )
 
 

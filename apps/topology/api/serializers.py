@@ -70,7 +70,9 @@ class SubscriptionWriteSerializer(StrictSerializer):
     name = serializers.CharField(max_length=100)
     topic = serializers.CharField(max_length=100)
     consumer_kind = serializers.ChoiceField(choices=ConsumerKind.values, required=False)
-    handler = serializers.CharField(required=False, allow_blank=True, help_text="Default: the subscription's name.")
+    handler = serializers.CharField(
+        required=False, allow_blank=True, max_length=200, help_text="Default: the subscription's name."
+    )
     webhook_url = serializers.CharField(required=False, allow_blank=True, max_length=2000)
     webhook_secrets = serializers.ListField(
         child=serializers.CharField(), required=False, write_only=True, help_text="Signing secrets (whsec_...)."
