@@ -4,6 +4,7 @@ attempts inline, the delivery-attempts page, and a subscription's links."""
 from datetime import UTC, datetime
 
 import pytest
+from django.contrib.auth.models import Permission, User
 from django.test import Client
 
 from apps.delivery.models import DeliveryAttempt, DeliveryState
@@ -138,3 +139,14 @@ def test_a_subscription_links_to_its_messages_dead_letters_and_dashboard(
     assert f'href="{SEND}?topic=orders.created"' in topics
     assert admin_client.get(f"/admin/topology/subscription/{billing.pk}/change/").status_code == 200
     assert admin_client.get("/admin/topology/subscription/add/").status_code == 200
+
+
+def test_staff_without_the_add_message_permission_cannot_send(client: Client, orders_topic: Topic) -> None:
+    staff = User.objects.create_user("viewer", password="pw-viewer-1", is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="view_message"))
+    client.force_login(staff)
+
+    response = client.post(SEND, {"topic": "orders.created", "payload": "{}", "attributes": "{}"})
+
+    assert response.status_code == 403
+    assert Message.objects.count() == 0
