@@ -31,6 +31,8 @@ TARGETS: dict[str, tuple[str, float]] = {
     "rss_vs_celery": ("<=", 1.3),
     "redis_commands_per_message": ("<=", CELERY_COUNT),
     "redis_commands_per_message_batched": ("<=", 0.5),
+    # Drain with the attempt log of Python consumers on against off (issue 12: within 5%).
+    "drain_attempt_log_on_vs_off": (">=", 0.95),
 }
 # On PostgreSQL (`make bench-pg`) these targets replace the ones above.
 POSTGRES_TARGETS: dict[str, tuple[str, float]] = {
@@ -123,6 +125,10 @@ def ratios(results: dict[str, Any]) -> dict[str, float | None]:
         # Backlog published one publish() at a time, as raw Celery's is one apply_async each.
         "redis_commands_per_message": commands_per_message(results, SB_PER_MESSAGE, "single_publish"),
         "redis_commands_per_message_batched": commands_per_message(results, SB_BATCHED),
+        "drain_attempt_log_on_vs_off": _ratio(
+            _get(results, SB_PER_MESSAGE, "drain", "attempt_log", "on", "median"),
+            _get(results, SB_PER_MESSAGE, "drain", "attempt_log", "off", "median"),
+        ),
     }
 
 

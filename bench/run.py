@@ -233,6 +233,11 @@ class Runner:
             self._drain_reps(h, system, [best], entries, data, single=True)
             drain["single_publish"] = {**entries[best.key], "median": phases.median(entries[best.key]["runs"])}
             self._guarded(data, "metrics cost", lambda: self._metrics_cost(h, system, best, drain))
+            self._guarded(
+                data,
+                "attempt log cost",
+                lambda: self._on_off_cost(h, system, best, drain, key="attempt_log", env_var="SWITCHBOARD_ATTEMPT_LOG"),
+            )
 
     def _metrics_cost(
         self, h: phases.SystemRun, system: str, setup: systems.WorkerSetup, drain: dict[str, Any]
@@ -243,10 +248,24 @@ class Runner:
         what apps.core.telemetry adds to a delivery (and the /metrics figures cost nothing
         until scraped).
         """
-        runs: dict[str, Any] = {
-            "on": h,
-            "off": dataclasses.replace(h, env={**h.env, "SWITCHBOARD_METRICS_COUNTING": "false"}),
-        }
+        self._on_off_cost(h, system, setup, drain, key="metrics", env_var="SWITCHBOARD_METRICS_COUNTING")
+
+    def _on_off_cost(
+        self,
+        h: phases.SystemRun,
+        system: str,
+        setup: systems.WorkerSetup,
+        drain: dict[str, Any],
+        *,
+        key: str,
+        env_var: str,
+    ) -> None:
+        """Drain with `env_var` false and true, in alternating order; record the rates under drain[key].
+
+        Same workers setup, same count; only the feature differs, so the ratio prices it
+        (metrics counting; the attempt log of Python consumers, SWITCHBOARD_ATTEMPT_LOG).
+        """
+        runs: dict[str, Any] = {"on": h, "off": dataclasses.replace(h, env={**h.env, env_var: "false"})}
         found: dict[str, list[float]] = {"on": [], "off": []}
         # Pairs in the order off-on, on-off, ...: an even number of them, so each side runs
         # first as often (the first drain of a pair ran faster in both orders on a busy
@@ -256,13 +275,10 @@ class Runner:
         count = max(self.mode.drain_count, METRICS_COST_COUNT)
         for rep in range(pairs):
             for label in ("off", "on") if rep % 2 == 0 else ("on", "off"):
-                result = phases.drain_rate(runs[label], system, setup, count=count, tag=f"{system}-metrics-{label}")
+                result = phases.drain_rate(runs[label], system, setup, count=count, tag=f"{system}-{key}-{label}")
                 found[label].append(result.rate)
-                say(
-                    f"  drain {count:,} ({setup.name}, metrics {label}) pair {rep + 1}/{pairs}:"
-                    f" {result.rate:,.0f} msg/s"
-                )
-        drain["metrics"] = {
+                say(f"  drain {count:,} ({setup.name}, {key} {label}) pair {rep + 1}/{pairs}: {result.rate:,.0f} msg/s")
+        drain[key] = {
             "setup": setup.name,
             "count": count,
             **{label: {"runs": rates, "median": phases.median(rates)} for label, rates in found.items()},

@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.conf import settings
+
 from apps.core.errors import error_summary
 from apps.delivery.models import DeliveryAttempt
 
@@ -26,11 +28,15 @@ class AttemptLog:
     # True when the batch runs in one transaction, which inserts the rows at its end.
     batched: bool = False
     rows: list[DeliveryAttempt] = field(default_factory=list)
+    # SWITCHBOARD_ATTEMPT_LOG, read when the batch starts.
+    enabled: bool = field(default_factory=lambda: bool(settings.SWITCHBOARD_ATTEMPT_LOG))
 
     def record(
         self, *, delivery_id: int, attempt: int, started_at: datetime, started: float, outcome: str, error: str = ""
     ) -> None:
         """Note one run of a handler that began at `started_at` (`started` on the perf counter)."""
+        if not self.enabled:
+            return
         self.rows.append(
             DeliveryAttempt(
                 delivery_id=delivery_id,

@@ -12,7 +12,7 @@ import binascii
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db.models import Prefetch, Q, QuerySet
@@ -52,8 +52,11 @@ def _cursor_decode(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         published, _, message_id = text.partition("|")
-        return datetime.fromisoformat(published), uuid.UUID(message_id)
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        published_at = datetime.fromisoformat(published)
+        if published_at.tzinfo is None:
+            raise ValueError("a cursor's time has its offset")
+        return published_at.astimezone(UTC), uuid.UUID(message_id)
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError) as exc:
         raise InvalidMessageFilterError(errors={"cursor": ["Not a cursor this API gave out."]}) from exc
 
 

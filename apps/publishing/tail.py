@@ -1,6 +1,7 @@
 """Follow a topic's messages, or a subscription's deliveries, as they happen (`manage.py message tail`).
 
-Each poll reads only what changed since the last one, through indexes: a topic's new
+Each poll reads only what changed after the newest change the last one showed, through
+indexes: a topic's new
 messages by (topic, published_at, id), the finished deliveries of the messages seen so far
 (at most WINDOW of them) or of a subscription by (subscription, finished_at), and a
 subscription's retrying deliveries by (subscription, state).
@@ -81,13 +82,12 @@ class TopicTail:
             self.seen.append(message.pk)
             detail = f"key={message.key}" if message.key else ""
             yield TailEvent(at=message.published_at, event="published", message_id=str(message.pk), detail=detail)
-        now = timezone.now()
         if self.seen:
             finished = Delivery.objects.filter(message_id__in=list(self.seen), finished_at__gt=self.since)
             for delivery in finished.select_related("subscription").order_by("finished_at"):
                 assert delivery.finished_at is not None
+                self.since = max(self.since, delivery.finished_at)
                 yield _delivery_event(delivery, delivery.finished_at)
-        self.since = now
 
 
 class SubscriptionTail:
@@ -96,13 +96,13 @@ class SubscriptionTail:
     def __init__(self, subscription: Subscription) -> None:
         self.subscription = subscription
         self.since = timezone.now()
+        self.retried_since = self.since
 
     def poll(self) -> Iterator[TailEvent]:
-        now = timezone.now()
         deliveries = Delivery.objects.filter(subscription=self.subscription).select_related("subscription")
-        changed = list(deliveries.filter(finished_at__gt=self.since)) + list(
-            deliveries.filter(state=DeliveryState.RETRYING, updated_at__gt=self.since)
-        )
-        for delivery in sorted(changed, key=lambda d: d.finished_at or d.updated_at):
+        finished = list(deliveries.filter(finished_at__gt=self.since))
+        retried = list(deliveries.filter(state=DeliveryState.RETRYING, updated_at__gt=self.retried_since))
+        self.since = max([self.since, *(d.finished_at for d in finished if d.finished_at is not None)])
+        self.retried_since = max([self.retried_since, *(d.updated_at for d in retried)])
+        for delivery in sorted(finished + retried, key=lambda d: d.finished_at or d.updated_at):
             yield _delivery_event(delivery, delivery.finished_at or delivery.updated_at)
-        self.since = now

@@ -4,6 +4,8 @@ from django.contrib import admin
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 
 from apps.accounts import audit
 from apps.accounts.audit import Actor
@@ -52,19 +54,43 @@ class AuditedAdmin(admin.ModelAdmin):
 class TopicAdmin(AuditedAdmin):
     audit_kind = "topic"
     form = TopicForm
-    list_display = ["name", "description", "updated_at"]
+    list_display = ["name", "description", "updated_at", "send_test_message"]
     search_fields = ["name"]
     inlines = [SubscriptionInline]
+
+    @admin.display(description="test")
+    def send_test_message(self, topic: Topic) -> str:
+        url = reverse("admin:publishing_message_send_test_message")
+        return format_html('<a href="{}?topic={}">Send test message</a>', url, topic.name)
 
 
 @admin.register(Subscription)
 class SubscriptionAdmin(AuditedAdmin):
     audit_kind = "subscription"
     form = SubscriptionForm
-    list_display = ["name", "topic", "consumer_kind", "handler", "max_attempts", "batch_size", "paused"]
+    list_display = ["name", "topic", "consumer_kind", "handler", "max_attempts", "batch_size", "paused", "see"]
+    readonly_fields = ["see"]
     list_filter = ["consumer_kind", "paused", "topic"]
     search_fields = ["name", "handler"]
     actions = ["pause", "resume"]
+
+    @admin.display(description="see")
+    def see(self, subscription: Subscription) -> str:
+        """Link to the subscription's messages, dead letters and dashboard page."""
+        if subscription.pk is None:
+            return "-"
+        messages = reverse("admin:publishing_message_changelist")
+        dead_letters = reverse("admin:deadletters_deadletter_changelist")
+        dashboard = reverse("dashboard-subscription", args=[subscription.name])
+        return format_html(
+            '<a href="{}?deliveries__subscription__id__exact={}">messages</a> · '
+            '<a href="{}?subscription__id__exact={}">dead letters</a> · <a href="{}">dashboard</a>',
+            messages,
+            subscription.pk,
+            dead_letters,
+            subscription.pk,
+            dashboard,
+        )
 
     @admin.action(description="Pause selected subscriptions (messages wait in their queues)")
     def pause(self, request: HttpRequest, queryset: QuerySet[Subscription]) -> None:

@@ -25,7 +25,7 @@ class _ValidatedForm(forms.ModelForm):
 class TopicForm(_ValidatedForm):
     class Meta:
         model = Topic
-        fields = ["name", "description", "unroutable"]
+        fields = ["name", "description", "unroutable", "retention_days"]
 
     def clean(self) -> dict[str, Any]:
         cleaned: dict[str, Any] = super().clean() or {}
@@ -38,6 +38,9 @@ class TopicForm(_ValidatedForm):
 
 
 class SubscriptionForm(_ValidatedForm):
+    # Checked again, with the SSRF rules, by the validator.
+    webhook_url = forms.URLField(max_length=2000, required=False, assume_scheme="https")
+
     class Meta:
         model = Subscription
         fields = [

@@ -47,6 +47,7 @@ _BOUNDS: dict[str, tuple[int, float]] = {
     "batch_size": BATCH_SIZE,
 }
 _INTEGER_FIELDS = ("max_attempts", "batch_size")
+MAX_RETENTION_DAYS = 36_500  # a hundred years: any longer is "keep", and the column stays in range
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,13 @@ def topic_problems(spec: TopicSpec) -> list[Problem]:
         problems.append(Problem("name", problem))
     if spec.unroutable not in UnroutablePolicy.values:
         problems.append(Problem("unroutable", f"{spec.unroutable!r} is not one of {UnroutablePolicy.values}"))
+    days = spec.retention_days
+    if days is not None and (
+        isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_RETENTION_DAYS
+    ):
+        problems.append(
+            Problem("retention_days", f"{days!r} is not a whole number of days from 1 to {MAX_RETENTION_DAYS}")
+        )
     return problems
 
 

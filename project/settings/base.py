@@ -223,6 +223,9 @@ SWITCHBOARD_METRICS_PUBLIC = env.bool("SWITCHBOARD_METRICS_PUBLIC", default=Fals
 # Count published messages, delivery outcomes and timings (apps.core.telemetry). Off
 # only to measure what counting costs (bench); /metrics then shows no counters move.
 SWITCHBOARD_METRICS_COUNTING = env.bool("SWITCHBOARD_METRICS_COUNTING", default=True)
+# Log every attempt of a Python consumer (DeliveryAttempt rows: a message's status, the
+# admin). Off saves one INSERT per batch; the bench turns it off to price it.
+SWITCHBOARD_ATTEMPT_LOG = env.bool("SWITCHBOARD_ATTEMPT_LOG", default=True)
 
 # Rate limits (apps/accounts/ratelimit.py): <count>/<s|m|h>, or off. Per API key for
 # publishing and for every other call; per client address for failed authentication.

@@ -1,6 +1,7 @@
 """Tests for the attempt log of Python consumers (apps.delivery.attempt_log), on a private redis-server."""
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -77,3 +78,12 @@ def test_a_batch_writes_its_log_in_one_statement() -> None:
     ]
     assert len(inserts) == 1
     assert [log_of(d) for d in batch] == [[(2, "success", "")]] * 5
+
+
+def test_the_log_is_off_with_its_setting(settings: Any) -> None:
+    settings.SWITCHBOARD_ATTEMPT_LOG = False
+    [delivery] = deliveries("flaky", 1)
+
+    assert attempts.delivery_attempt(delivery_id=delivery.pk) == DeliveryState.RETRYING
+
+    assert log_of(delivery) == []

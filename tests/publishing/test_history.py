@@ -152,6 +152,15 @@ def test_a_list_item_shows_the_messages_times_and_deliveries(
         ({"published_since": "yesterday"}, {"published_since": ["Enter a valid date/time."]}),
         ({"attribute": "region"}, {"attribute": ["Give name=value, not 'region'."]}),
         ({"cursor": "bm90IGEgY3Vyc29y"}, {"cursor": ["Not a cursor this API gave out."]}),
+        (
+            {"published_since": "0001-01-01T00:00:00+01:00"},
+            {"published_since": ["Enter a date/time between the years 1 and 9999 in UTC."]},
+        ),
+        (
+            # 0001-01-01T00:00:00+01:00|<an id>: a time before the year 1 in UTC
+            {"cursor": "MDAwMS0wMS0wMVQwMDowMDowMCswMTowMHwwMWEyMjQ5ZC1iYjBmLTdlMzItYjVlYS1mMTViM2I2OTY5MTI"},
+            {"cursor": ["Not a cursor this API gave out."]},
+        ),
         ({"limit": "0"}, {"limit": ["Must be a whole number from 1 to 500."]}),
         ({"limit": "ten"}, {"limit": ["Must be a whole number."]}),
         ({"key": ["a", "b"]}, {"key": ["Give this filter once."]}),

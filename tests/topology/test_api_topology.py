@@ -67,6 +67,16 @@ def test_a_topic_is_created_listed_changed_and_deleted(authenticated_client: API
     assert Topic.objects.count() == 0
 
 
+def test_a_retention_below_one_day_is_refused(authenticated_client: APIClient) -> None:
+    response = authenticated_client.post(
+        "/api/v1/topics", {"name": "orders.created", "retention_days": 0}, format="json"
+    )
+    assert (response.status_code, body(response)["errors"]) == (
+        400,
+        {"retention_days": ["0 is not a whole number of days from 1 to 36500"]},
+    )
+
+
 def test_an_invalid_topic_name_is_a_400_problem(authenticated_client: APIClient) -> None:
     response = authenticated_client.post("/api/v1/topics", {"name": "Orders Created"}, format="json")
     assert response.status_code == 400
@@ -241,7 +251,9 @@ def test_statistics_count_deliveries_by_state_ages_and_rates(authenticated_clien
 
 def test_the_export_is_synced_back_unchanged(authenticated_client: APIClient, monkeypatch: pytest.MonkeyPatch) -> None:
     call_command("sync_topology", verbosity=0)
-    authenticated_client.post("/api/v1/topics", {"name": "audit.events", "unroutable": "dead_letter"}, format="json")
+    authenticated_client.post(
+        "/api/v1/topics", {"name": "audit.events", "unroutable": "dead_letter", "retention_days": 90}, format="json"
+    )
     created = authenticated_client.post(
         "/api/v1/subscriptions",
         {
@@ -265,6 +277,7 @@ def test_the_export_is_synced_back_unchanged(authenticated_client: APIClient, mo
     assert (response.status_code, response["Content-Type"]) == (200, "application/yaml; charset=utf-8")
     text = response.content.decode()
     assert "secrets_env: AUDIT_ARCHIVE_WEBHOOK_SECRETS" in text
+    assert Topic.objects.get(name="audit.events").retention_days == 90
     assert SECRET not in text
     environ = {**os.environ, "AUDIT_ARCHIVE_WEBHOOK_SECRETS": SECRET}
     report = services.topology_sync(spec=topology_parse(text, environ=environ))

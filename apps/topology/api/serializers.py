@@ -15,7 +15,7 @@ class TopicSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Topic
-        fields = ["name", "description", "unroutable", "subscriptions", "created_at", "updated_at"]
+        fields = ["name", "description", "unroutable", "retention_days", "subscriptions", "created_at", "updated_at"]
 
     def get_subscriptions(self, topic: Topic) -> list[str]:
         return [s.name for s in topic.subscriptions.all()]
@@ -25,6 +25,9 @@ class TopicWriteSerializer(StrictSerializer):
     name = StrictCharField(max_length=100)
     description = StrictCharField(required=False, allow_blank=True)
     unroutable = serializers.ChoiceField(choices=UnroutablePolicy.values, required=False)
+    retention_days = StrictIntegerField(
+        required=False, allow_null=True, help_text="Days a finished message is kept; null: the default."
+    )
 
 
 class TopicUpdateSerializer(TopicWriteSerializer):
@@ -67,7 +70,9 @@ class SubscriptionWriteSerializer(StrictSerializer):
     name = StrictCharField(max_length=100)
     topic = StrictCharField(max_length=100)
     consumer_kind = serializers.ChoiceField(choices=ConsumerKind.values, required=False)
-    handler = StrictCharField(required=False, allow_blank=True, help_text="Default: the subscription's name.")
+    handler = StrictCharField(
+        required=False, allow_blank=True, max_length=200, help_text="Default: the subscription's name."
+    )
     webhook_url = StrictCharField(required=False, allow_blank=True, max_length=2000)
     webhook_secrets = serializers.ListField(
         child=StrictCharField(), required=False, write_only=True, help_text="Signing secrets (whsec_...)."
