@@ -64,6 +64,7 @@ run: venv ## Migrate, load the topology, ensure admin, API key and metrics token
 	echo "  API      http://127.0.0.1:$(PORT)/api/v1/"; \
 	echo "  Docs     http://127.0.0.1:$(PORT)/api/docs/"; \
 	echo "  Admin    http://127.0.0.1:$(PORT)/admin/"; \
+	echo "  Dashboard http://127.0.0.1:$(PORT)/dashboard/  (the admin login; then: .venv/bin/python manage.py simulate)"; \
 	echo "  Flower   http://127.0.0.1:$(FLOWER_PORT)  (basic auth: $$flower_login)"; \
 	echo "  Metrics  http://127.0.0.1:$(PORT)/metrics  (bearer token below)"; \
 	echo "  Redis    $$(sed -E 's#//[^@/]*@#//***@#' <<<"$$REDIS_URL")"; \

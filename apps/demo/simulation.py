@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import httpx
 import redis
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Sum
 
 from apps.delivery.models import OPEN_STATES, Delivery, DeliveryState
 from apps.publishing import services as publishing
@@ -146,7 +146,7 @@ class SummaryRow:
     subscription: str
     deliveries: int
     delivered: int
-    retried: int  # deliveries that needed more than one attempt
+    retried: int  # failed attempts that were retried (switchboard_deliveries_total{outcome="retried"})
     dead_lettered: int
     lost: int  # neither delivered nor dead-lettered
     p50_ms: float | None
@@ -163,7 +163,8 @@ def run_summary(*, run: str) -> list[SummaryRow]:
         counts = selected.aggregate(
             total=Count("id"),
             delivered=Count("id", filter=Q(state=DeliveryState.DELIVERED)),
-            retried=Count("id", filter=Q(attempts__gt=1)),
+            attempts_made=Sum("attempts", filter=Q(attempts__gt=0)),
+            started=Count("id", filter=Q(attempts__gt=0)),
             dead=Count("id", filter=Q(state=DeliveryState.DEAD)),
         )
         latencies = sorted(
@@ -178,7 +179,7 @@ def run_summary(*, run: str) -> list[SummaryRow]:
                 subscription=name or "all",
                 deliveries=counts["total"],
                 delivered=counts["delivered"],
-                retried=counts["retried"],
+                retried=(counts["attempts_made"] or 0) - counts["started"],
                 dead_lettered=counts["dead"],
                 lost=counts["total"] - counts["delivered"] - counts["dead"],
                 p50_ms=_quantile(latencies, 0.5),

@@ -32,7 +32,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from apps.core.errors import SwitchboardError
-from apps.topology.loader import _entry_label, _expand_env
+from apps.topology.loader import entry_label, expand_env
 from apps.topology.webhook_secrets import webhook_secret_is_valid
 
 KINDS: dict[str, tuple[set[str], set[str]]] = {
@@ -186,7 +186,7 @@ def alerts_parse(
         raise AlertRulesError([f"{source}: not valid YAML: {exc}"]) from exc
     validator = Draft202012Validator(ALERTS_SCHEMA)
     problems = [
-        f"{_entry_label(document, list(error.absolute_path))}: {error.message}"
+        f"{entry_label(document, list(error.absolute_path))}: {error.message}"
         for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path)))
     ]
     if problems:
@@ -254,7 +254,7 @@ def _check_notifier(label: str, entry: dict[str, Any], environ: Mapping[str, str
     if "url" not in entry:
         problems.append(f"{label}.url: a webhook notifier needs a url")
     else:
-        _, unset = _expand_env(entry["url"], environ)
+        _, unset = expand_env(entry["url"], environ)
         problems += [
             f"{label}.url: environment variable {name} is not set; set it or write ${{{name}:-default}}"
             for name in unset
@@ -280,7 +280,7 @@ def _to_spec(document: dict[str, Any], environ: Mapping[str, str]) -> AlertsSpec
         NotifierSpec(
             name=entry["name"],
             kind=entry["kind"],
-            url=_expand_env(entry.get("url", ""), environ)[0],
+            url=expand_env(entry.get("url", ""), environ)[0],
             secrets_env=entry.get("secrets_env", ""),
             format=entry.get("format", "standard"),
             to=list(entry.get("to", [])),

@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 # Kinds that look back over a window themselves: they fire as soon as the window says so.
 _WINDOWED = {"dead_letters_growth", "error_rate"}
+_ALERT_FIELDS = ["status", "since", "notified_at", "value", "evaluated_at", "incident"]
 
 
 @dataclass
@@ -56,8 +57,27 @@ def alerts_sync(*, spec: AlertsSpec) -> tuple[int, int]:
     return len(spec.rules), len(spec.notifiers)
 
 
-def rule_measure(rule: RuleSpec, figures: SubscriptionReading, *, now: datetime) -> tuple[float, bool] | None:
-    """Measure `rule` on one subscription: (value, whether the condition holds), or None if unknown."""
+def rule_windows(rule: RuleSpec, *, now: datetime) -> dict[str, tuple[int, int]]:
+    """What a windowed rule looks back on, for every subscription at once: (count, all)."""
+    since = now - timedelta(seconds=rule.window)
+    if rule.kind == "dead_letters_growth":
+        return {name: (n, n) for name, n in readings.dead_letters_since(since=since).items()}
+    if rule.kind == "error_rate":
+        return readings.failures_since(since=since)
+    return {}
+
+
+def rule_measure(
+    rule: RuleSpec,
+    figures: SubscriptionReading,
+    *,
+    now: datetime,
+    windows: dict[str, tuple[int, int]] | None = None,
+) -> tuple[float, bool] | None:
+    """Measure `rule` on one subscription: (value, whether the condition holds), or None if unknown.
+
+    Windowed kinds read `windows` (rule_windows, computed once per rule and evaluation).
+    """
     if rule.kind == "queue_depth":
         value = float(sum(figures.depth.get(state, 0) for state in rule.states))
         return value, value > rule.threshold
@@ -70,12 +90,11 @@ def rule_measure(rule: RuleSpec, figures: SubscriptionReading, *, now: datetime)
         if figures.consumers is None or figures.paused:
             return None  # unknown, or nobody should consume a paused queue
         return float(figures.consumers), figures.consumers == 0
-    since = now - timedelta(seconds=rule.window)
+    windows = rule_windows(rule, now=now) if windows is None else windows
+    counted, total = windows.get(figures.name, (0, 0))
     if rule.kind == "dead_letters_growth":
-        grown = readings.dead_letters_since(subscription=figures.name, since=since)
-        return float(grown), grown >= rule.threshold
-    failed, total = readings.failures_since(subscription=figures.name, since=since)
-    rate = failed / total if total else 0.0
+        return float(counted), counted >= rule.threshold
+    rate = counted / total if total else 0.0
     return rate, total >= rule.min_attempts and rate > rule.threshold
 
 
@@ -128,12 +147,18 @@ class _RuleChanges:
 
 
 def _evaluate_rule(row: AlertRule, rule: RuleSpec, selected: list[SubscriptionReading], now: datetime) -> _RuleChanges:
+    """Step every selected subscription's alert; write them all in a few statements."""
     changes = _RuleChanges()
     alerts = {alert.subscription: alert for alert in Alert.objects.filter(rule=row).select_related("incident")}
     hold = 0.0 if rule.kind in _WINDOWED else rule.hold
+    windows = rule_windows(rule, now=now) if rule.kind in _WINDOWED else {}
+    created: list[Alert] = []
+    updated: list[Alert] = []
+    resolved: list[AlertIncident] = []
+    told: list[tuple[Notification, notifiers.AlertLine, Alert]] = []
     for figures in selected:
         existing = alerts.pop(figures.name, None)
-        measured = rule_measure(rule, figures, now=now)
+        measured = rule_measure(rule, figures, now=now, windows=windows)
         if measured is None:
             continue  # not measurable now: the alert stays as it was
         value, holds = measured
@@ -142,22 +167,32 @@ def _evaluate_rule(row: AlertRule, rule: RuleSpec, selected: list[SubscriptionRe
         previous = AlertState(AlertStatus(alert.status), since=alert.since, notified_at=alert.notified_at)
         step = alert_step(previous, holds=holds, now=now, hold=hold, reminder=rule.reminder)
         if step.notification is Notification.FIRED:
-            alert.incident = AlertIncident.objects.create(
+            alert.incident = AlertIncident(
                 rule=rule.name, subscription=figures.name, severity=rule.severity, fired_at=now, fired_value=value
             )
         elif step.notification is Notification.RESOLVED and alert.incident is not None:
             alert.incident.resolved_at, alert.incident.resolved_value = now, value
-            alert.incident.save(update_fields=["resolved_at", "resolved_value"])
+            resolved.append(alert.incident)
         if step.notification is not None and alert.incident is not None:
             line = notifiers.AlertLine(subscription=figures.name, value=value, since=step.state.since or previous.since)
-            changes.notices[step.notification].append((line, alert.incident.pk))
+            told.append((step.notification, line, alert))
         alert.status, alert.since, alert.notified_at = step.state.status, step.state.since, step.state.notified_at
         alert.value, alert.evaluated_at = value, now
-        alert.save()
+        (updated if existing else created).append(alert)
+    # A few statements per rule, however many subscriptions: one INSERT of the new
+    # incidents and alerts each, one UPDATE per 500 rows for the rest.
+    fired = [alert.incident for notification, _, alert in told if notification is Notification.FIRED]
+    AlertIncident.objects.bulk_create([i for i in fired if i is not None], batch_size=500)
+    AlertIncident.objects.bulk_update(resolved, ["resolved_at", "resolved_value"], batch_size=500)
+    Alert.objects.bulk_create(created, batch_size=500)
+    Alert.objects.bulk_update(updated, _ALERT_FIELDS, batch_size=500)
+    for notification, line, alert in told:
+        assert alert.incident is not None
+        changes.notices[notification].append((line, alert.incident.pk))
     # Subscriptions the rule no longer selects (or that are gone): their alerts end quietly.
-    for alert in alerts.values():
-        if alert.incident is not None and alert.incident.resolved_at is None:
-            alert.incident.resolved_at = now
-            alert.incident.save(update_fields=["resolved_at"])
-        alert.delete()
+    gone = list(alerts.values())
+    AlertIncident.objects.filter(
+        pk__in=[a.incident_id for a in gone if a.incident_id], resolved_at__isnull=True
+    ).update(resolved_at=now)
+    Alert.objects.filter(pk__in=[a.pk for a in gone]).delete()
     return changes

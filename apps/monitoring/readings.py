@@ -9,6 +9,8 @@ dead letters and the stored samples (apps.monitoring.snapshots).
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.db.models import Count, Max, Min
+
 from apps.deadletters.models import DeadLetter
 from apps.monitoring import figures as figures_module
 from apps.monitoring.models import SubscriptionSample
@@ -54,21 +56,39 @@ def readings_now() -> tuple[datetime, list[SubscriptionReading]]:
     ]
 
 
-def dead_letters_since(*, subscription: str, since: datetime) -> int:
-    """Count the dead letters a subscription gained since `since`."""
-    return DeadLetter.objects.filter(subscription__name=subscription, created_at__gte=since).count()
+def dead_letters_since(*, since: datetime) -> dict[str, int]:
+    """Count the dead letters each subscription gained since `since` (one grouped query)."""
+    rows = (
+        DeadLetter.objects.filter(created_at__gte=since, subscription__isnull=False)
+        .values_list("subscription__name")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return {name: n for name, n in rows}
 
 
-def failures_since(*, subscription: str, since: datetime) -> tuple[int, int]:
-    """Return (failed, all) outcomes of a subscription's attempts since `since`, from the stored samples.
+def failures_since(*, since: datetime) -> dict[str, tuple[int, int]]:
+    """Return each subscription's (failed, all) outcomes since `since`, from the stored samples.
 
     Failed are retries and dead letters; all adds the deliveries. The difference is taken
-    between the newest sample and the last one at or before `since` (or the oldest kept).
+    between the newest samples and the last ones at or before `since` (or the oldest
+    kept): every subscription is sampled at the same moments, so two queries read it all.
     """
-    samples = SubscriptionSample.objects.filter(subscription=subscription).only("delivered", "retried", "dead")
-    newest = samples.order_by("-taken_at").first()
-    oldest = samples.filter(taken_at__lte=since).order_by("-taken_at").first() or samples.order_by("taken_at").first()
-    if newest is None or oldest is None:
-        return 0, 0
-    failed = (newest.retried - oldest.retried) + (newest.dead - oldest.dead)
-    return failed, failed + (newest.delivered - oldest.delivered)
+    samples = SubscriptionSample.objects.all()
+    newest = samples.aggregate(at=Max("taken_at"))["at"]
+    if newest is None:
+        return {}
+    older = samples.filter(taken_at__lte=since).aggregate(at=Max("taken_at"))["at"]
+    older = older or samples.aggregate(at=Min("taken_at"))["at"]
+    rows = samples.filter(taken_at__in=[newest, older]).values_list(
+        "taken_at", "subscription", "delivered", "retried", "dead"
+    )
+    at: dict[datetime, dict[str, tuple[int, int, int]]] = {newest: {}, older: {}}
+    for taken_at, name, delivered, retried, dead in rows:
+        at[taken_at][name] = (delivered, retried, dead)
+    result = {}
+    for name, (delivered, retried, dead) in at[newest].items():
+        was_delivered, was_retried, was_dead = at[older].get(name, (0, 0, 0))
+        failed = (retried - was_retried) + (dead - was_dead)
+        result[name] = (failed, failed + delivered - was_delivered)
+    return result

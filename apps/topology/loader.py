@@ -105,7 +105,7 @@ class TopologyError(SwitchboardError):
         self.problems = problems
 
 
-def _entry_label(document: Any, path: list[Any]) -> str:
+def entry_label(document: Any, path: list[Any]) -> str:
     """Render a JSON path, naming list entries by their `name` where they have one."""
     label, node = "", document
     for part in path:
@@ -134,7 +134,7 @@ def topology_parse(
         raise TopologyError([f"{source}: not valid YAML: {exc}"]) from exc
     validator = Draft202012Validator(TOPOLOGY_SCHEMA)
     problems = [
-        f"{_entry_label(document, list(error.absolute_path))}: {error.message}"
+        f"{entry_label(document, list(error.absolute_path))}: {error.message}"
         for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path)))
     ]
     if problems:
@@ -174,7 +174,7 @@ def _to_spec(document: dict[str, Any], environ: Mapping[str, str]) -> TopologySp
                 topic=entry["topic"],
                 consumer_kind=kind,
                 handler=entry.get("handler", entry["name"] if kind == ConsumerKind.PYTHON else ""),
-                webhook_url=_expand_env(entry.get("url", ""), environ)[0],
+                webhook_url=expand_env(entry.get("url", ""), environ)[0],
                 webhook_secrets=environ.get(entry.get("secrets_env", ""), "").split(),
                 webhook_secrets_env=entry.get("secrets_env", ""),
                 filter_policy=entry.get("filter_policy", {}),
@@ -240,7 +240,7 @@ def _check_environment(
         return [("secrets_env", "only a webhook subscription takes secrets_env")] if "secrets_env" in entry else []
     problems = []
     if "url" in entry:
-        _, unset = _expand_env(entry["url"], environ)
+        _, unset = expand_env(entry["url"], environ)
         problems += [
             ("url", f"environment variable {name} is not set; set it or write ${{{name}:-default}}") for name in unset
         ]
@@ -263,7 +263,7 @@ def _check_environment(
     return problems
 
 
-def _expand_env(value: str, environ: Mapping[str, str]) -> tuple[str, list[str]]:
+def expand_env(value: str, environ: Mapping[str, str]) -> tuple[str, list[str]]:
     """Replace ${NAME} and ${NAME:-default} in `value`; also return the unset names without default."""
     unset: list[str] = []
 

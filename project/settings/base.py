@@ -372,6 +372,7 @@ CELERY_BEAT_SCHEDULE = {
 }
 # Days a resolved alert incident is kept (apps/monitoring/retention.py).
 SWITCHBOARD_ALERT_RETENTION_DAYS = env.int("SWITCHBOARD_ALERT_RETENTION_DAYS", default=30)
-# Alert emails go through Django's email backend (SMTP unless DJANGO_EMAIL_BACKEND says otherwise).
-EMAIL_BACKEND = env.str("DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+# Alert emails go through Django's email backend, configured by one URL
+# (smtp://user:password@host:587 with ?ssl=True or tls; consolemail:// prints them).
+vars().update(env.email_url("EMAIL_URL", default="smtp://localhost:25"))
 DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="switchboard@localhost")

@@ -15,5 +15,5 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.
 os.environ.setdefault("SWITCHBOARD_DEMO_WEBHOOK_SECRETS", "whsec_c3dpdGNoYm9hcmQtZGVtby13ZWJob29rLXNlY3JldCE=")
 # The demo receiver is Switchboard itself, on loopback.
 SWITCHBOARD_WEBHOOK_ALLOWED_HOSTS = env.list("SWITCHBOARD_WEBHOOK_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
-# Alert emails are printed by the web or worker process that sends them.
-EMAIL_BACKEND = env.str("DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# Alert emails are printed by the worker that sends them, unless EMAIL_URL names a server.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))

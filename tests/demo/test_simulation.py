@@ -1,11 +1,14 @@
 """The simulator's traffic: realistic orders, the asked-for mix of failures and delays, reproducible."""
 
+from datetime import timedelta
 from itertools import islice
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from apps.demo import simulation
+from tests.factories import DeliveryFactory, MessageFactory, SubscriptionFactory, TopicFactory
 
 
 def test_the_same_seed_yields_the_same_orders() -> None:
@@ -48,3 +51,41 @@ def test_no_failures_asked_none_made() -> None:
 def test_bad_arguments_are_one_line_errors(args: list[str], message: str) -> None:
     with pytest.raises(CommandError, match=message):
         call_command("simulate", *args)
+
+
+@pytest.mark.django_db
+def test_the_summary_reads_the_runs_deliveries_from_the_ledger() -> None:
+    topic = TopicFactory(name="orders.created")
+    billing, stock = SubscriptionFactory(name="billing", topic=topic), SubscriptionFactory(name="stock", topic=topic)
+    start = timezone.now()
+    for n, (attempts, state) in enumerate([(1, "delivered"), (3, "delivered"), (5, "dead"), (0, "pending")]):
+        message = MessageFactory(topic=topic, key=f"run-{n}")
+        finished = start + timedelta(milliseconds=100 * (n + 1)) if attempts else None
+        DeliveryFactory(
+            message=message,
+            subscription=billing,
+            attempts=attempts,
+            state=state,
+            created_at=start,
+            finished_at=finished,
+        )
+        DeliveryFactory(
+            message=message, subscription=stock, attempts=1, state="delivered", created_at=start, finished_at=finished
+        )
+    MessageFactory(topic=topic, key="other-run-1")
+
+    rows = {row.subscription: row for row in simulation.run_summary(run="run")}
+
+    assert simulation.run_published(run="run") == 4
+    billing_row = rows["billing"]
+    assert (billing_row.deliveries, billing_row.delivered, billing_row.retried, billing_row.dead_lettered) == (
+        4,
+        2,
+        6,
+        1,
+    )
+    assert billing_row.lost == 1  # the pending one
+    assert (billing_row.p50_ms, billing_row.p99_ms) == pytest.approx((150.0, 199.0))
+    assert (rows["all"].deliveries, rows["all"].delivered, rows["all"].retried, rows["all"].lost) == (8, 6, 6, 1)
+    progress = simulation.run_progress(run="run")
+    assert (progress.delivered, progress.dead, progress.open, progress.total) == (6, 1, 1, 8)

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from apps.monitoring import alerting
-from apps.monitoring.alert_rules import alerts_parse
+from apps.monitoring.alert_rules import alerts_parse, alerts_read
 from apps.monitoring.models import Alert, AlertIncident, AlertRule, SubscriptionSample
 from apps.monitoring.notifiers import AlertNotice
 from apps.monitoring.readings import SubscriptionReading
@@ -156,3 +156,15 @@ def test_sync_alerts_command_applies_the_file_and_a_bad_file_changes_nothing(tmp
         f"{bad} is not valid; nothing was changed:\n  rules[0] (backlog).above: 'lots' is not of type 'number'"
     )
     assert list(AlertRule.objects.values_list("name", "spec__threshold")) == [("backlog", 5.0)]
+
+
+def test_six_rules_on_200_subscriptions_cost_a_bounded_number_of_queries(django_assert_max_num_queries: Any) -> None:
+    alerting.alerts_sync(spec=alerts_read(Path(__file__).parents[2] / "config" / "alerts.yaml", environ={}))
+    figures = [depth(f"sub-{n}", 500, consumers=1) for n in range(200)]
+    alerting.alerts_evaluate(figures=figures, now=T0, send=Outbox())  # creates the 1,200 alerts
+
+    with django_assert_max_num_queries(30):
+        report = alerting.alerts_evaluate(figures=figures, now=T0 + timedelta(minutes=2), send=Outbox())
+
+    assert report.evaluated == 1200
+    assert Alert.objects.filter(rule__name="queue-backlog", status="firing").count() == 200

@@ -25,7 +25,7 @@
       width: width,
       height: 200,
       scales: { x: { time: true } },
-      axes: [{}, { size: 60 }],
+      axes: [{}, { size: 80 }],
       series: [{}].concat(
         lines.map(([, label], i) => ({ label: label, stroke: COLORS[i % COLORS.length], width: 1.5, spanGaps: true }))
       ),
