@@ -186,6 +186,9 @@ def _absolutes(results: dict[str, Any]) -> dict[str, str]:
         "p99_latency_ms": "Switchboard per-message, at the rate above",
         "drain_2proc_vs_1proc": pair(drain(SB_PER_MESSAGE), drain(SB_PER_MESSAGE, "one_process"), "msg/s"),
         "rss_100k_vs_10k": pair(mb(SB_PER_MESSAGE, -1), mb(SB_PER_MESSAGE, 0), "MB"),
+        "drain_metrics_on_vs_off": pair(
+            drain(SB_PER_MESSAGE, "metrics", "on"), drain(SB_PER_MESSAGE, "metrics", "off"), "msg/s"
+        ),
         "rss_vs_celery": pair(mb(SB_PER_MESSAGE, 0), mb(RAW_CELERY, 0), "MB"),
         "redis_commands_per_message": "one publish() each vs raw Celery; commandstats: inside Lua and MULTI too",
         "redis_commands_per_message_batched": "publish_many backlog, batches of 50",
