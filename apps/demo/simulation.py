@@ -8,6 +8,7 @@ the ledger's rows of one run (its messages' keys start with the run's prefix).
 
 import random
 import statistics
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -16,6 +17,7 @@ import httpx
 import redis
 from django.db.models import Count, Q, Sum
 
+from apps.core.errors import SwitchboardError
 from apps.delivery.models import OPEN_STATES, Delivery, DeliveryState
 from apps.publishing import services as publishing
 from apps.publishing.errors import PublishError
@@ -83,22 +85,48 @@ class Sender(Protocol):
         """Publish the orders (one, or a batch); return how many were accepted."""
 
 
+class SimulationError(SwitchboardError):
+    """The API cannot be reached, or refused the simulator's requests."""
+
+    status = 502
+    code = "simulation-failed"
+    title = "Simulation failed"
+
+
 class ApiSender:
     """Publish over the REST API, as a service would (one POST, or the batch endpoint)."""
 
     def __init__(self, *, base_url: str, api_key: str) -> None:
+        self.base_url = base_url
         self.client = httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {api_key}"}, timeout=30)
 
     def send(self, batch: Sequence[Order]) -> int:
         if len(batch) == 1:
-            response = self.client.post(f"/api/v1/topics/{TOPIC}/messages", json=batch[0].as_body())
-            response.raise_for_status()
+            self._post(f"/api/v1/topics/{TOPIC}/messages", batch[0].as_body())
             return 1
-        response = self.client.post(
-            f"/api/v1/topics/{TOPIC}/messages/batch", json={"messages": [o.as_body() for o in batch]}
-        )
-        response.raise_for_status()
+        response = self._post(f"/api/v1/topics/{TOPIC}/messages/batch", {"messages": [o.as_body() for o in batch]})
         return int(response.json()["accepted"])
+
+    def _post(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        """POST `body`; wait out a rate limit (429, Retry-After); raise SimulationError for anything else not 2xx."""
+        while True:
+            try:
+                response = self.client.post(path, json=body)
+            except httpx.TransportError as exc:
+                raise SimulationError(
+                    f"cannot reach the API at {self.base_url} ({exc}); start it with `make run`, or pass --url"
+                ) from exc
+            if response.status_code != 429:
+                break
+            time.sleep(float(response.headers.get("Retry-After", "1")))
+        if not response.is_success:
+            detail = (
+                response.json().get("detail", "") if response.headers.get("content-type", "").endswith("json") else ""
+            )
+            raise SimulationError(
+                f"the API answered {response.status_code} to POST {path}: {detail or response.text[:200]}"
+            )
+        return response
 
 
 class PythonSender:

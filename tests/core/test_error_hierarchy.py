@@ -29,6 +29,7 @@ from apps.deadletters.services import InvalidReplayRateError
 from apps.delivery.attempts import _AlreadyFinishedError
 from apps.delivery.tasks import DeadLetteredError
 from apps.delivery.transport import RefusedAddressError
+from apps.demo.simulation import SimulationError
 from apps.monitoring.alert_rules import AlertRulesError
 from apps.publishing.errors import InvalidMessageError, PayloadTooLargeError, PublishError, UnknownTopicError
 from apps.publishing.history import InvalidMessageFilterError
@@ -153,6 +154,7 @@ ERRORS: list[tuple[SwitchboardError, int, str, str, dict[str, Any], dict[str, st
     ),
     (UnknownConsumerError("No consumer 'x'."), 500, "unknown-consumer", "Unknown consumer", {}, {}),
     (RefusedAddressError("a private address"), 422, "refused-webhook-address", "Refused webhook address", {}, {}),
+    (SimulationError("cannot reach the API"), 502, "simulation-failed", "Simulation failed", {}, {}),
     (_AlreadyFinishedError("finished"), 409, "delivery-already-finished", "Delivery already finished", {}, {}),
     (PublishError("Not published."), 400, "message-not-published", "Message not published", {}, {}),
     (UnknownTopicError("orders.shipped"), 404, "unknown-topic", "Unknown topic", {}, {}),
