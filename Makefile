@@ -73,7 +73,7 @@ run: venv ## Migrate, load the topology, ensure admin, API key and metrics token
 	echo "Publish a message:"; \
 	echo "  curl -X POST http://127.0.0.1:$(PORT)/api/v1/topics/orders.created/messages -H \"Authorization: Bearer $$key\" -H 'Content-Type: application/json' -d '{\"payload\": {\"order_id\": \"42\", \"total\": \"9.99\"}}'"; \
 	echo
-	SWITCHBOARD_METRICS_TOKEN="$$($(BIN)/python -c 'import json; print(json.load(open("var/credentials.json"))["metrics_token"])')" \
+	@SWITCHBOARD_METRICS_TOKEN="$$($(BIN)/python -c 'import json; print(json.load(open("var/credentials.json"))["metrics_token"])')" \
 		exec $(BIN)/honcho start -f Procfile
 
 .PHONY: lint
