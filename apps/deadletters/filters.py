@@ -11,6 +11,7 @@ import django_filters
 from django import forms
 from django.db.models import QuerySet
 
+from apps.core.api.filters import UtcIsoDateTimeFilter
 from apps.deadletters.models import DeadLetter, DeadLetterReason
 from apps.topology.models import Subscription, Topic
 
@@ -48,10 +49,10 @@ class DeadLetterFilterSet(django_filters.FilterSet):
         help_text="Topic name.",
     )
     reason = django_filters.ChoiceFilter(choices=DeadLetterReason.choices)
-    created_after = django_filters.IsoDateTimeFilter(
+    created_after = UtcIsoDateTimeFilter(
         field_name="created_at", lookup_expr="gte", help_text="ISO 8601; dead-lettered at or after this time."
     )
-    created_before = django_filters.IsoDateTimeFilter(
+    created_before = UtcIsoDateTimeFilter(
         field_name="created_at", lookup_expr="lt", help_text="ISO 8601; dead-lettered before this time."
     )
     replayed = StrictBooleanFilter(method="filter_replayed", help_text="true: replayed at least once; false: never.")

@@ -6,32 +6,13 @@ idempotency key finds the message its first use published, while the key is kept
 Attribute filters (`attribute=name=value`, repeatable) are applied by the selector.
 """
 
-from datetime import UTC, datetime
-from typing import Any
-
 import django_filters
-from django import forms
 from django.db.models import Exists, OuterRef, QuerySet
-from django_filters.fields import IsoDateTimeField
 
+from apps.core.api.filters import UtcIsoDateTimeFilter
 from apps.delivery.models import Delivery, DeliveryState
 from apps.publishing.models import IdempotencyKey, IdempotencyState, Message
 from apps.topology.models import Subscription, Topic
-
-
-class UtcIsoDateTimeField(IsoDateTimeField):
-    """An ISO 8601 date-time, refused (not a 500) when its offset moves it out of the years 1 to 9999."""
-
-    def to_python(self, value: Any) -> datetime | None:
-        try:
-            parsed = super().to_python(value)
-            return None if parsed is None else parsed.astimezone(UTC)
-        except OverflowError:
-            raise forms.ValidationError("Enter a date/time between the years 1 and 9999 in UTC.") from None
-
-
-class UtcIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
-    field_class = UtcIsoDateTimeField
 
 
 class MessageFilterSet(django_filters.FilterSet):

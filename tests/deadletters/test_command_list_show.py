@@ -61,6 +61,10 @@ def test_show_prints_the_dead_letter_in_full(billing: Subscription) -> None:
         (["list", "--all"], "list takes filters only."),
         (["list", "--reason", "bored"], "Invalid filter: "),
         (["list", "--limit", "0"], "--limit must be from 1 to 10000."),
+        (
+            ["list", "--created-after", "0001-01-01T00:00:00+01:00"],
+            "Invalid filter: created_after: Enter a date/time between the years 1 and 9999 in UTC.",
+        ),
     ],
 )
 def test_bad_list_and_show_requests_are_one_line_errors(billing: Subscription, args: list[str], error: str) -> None:
