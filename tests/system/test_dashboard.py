@@ -17,6 +17,7 @@ from django.contrib.auth.models import User
 
 from apps.deadletters.models import DeadLetter
 from apps.delivery.models import Delivery, DeliveryState
+from apps.monitoring.models import SubscriptionSample
 from apps.topology.models import Subscription
 from tests.harness.processes import wait_until
 from tests.harness.stack import Stack, WebServer
@@ -60,6 +61,8 @@ def test_the_dashboard_shows_live_charts_and_the_ledgers_numbers(
     stack.start_worker()
     stack.start_relay()
     start_beat(stack, directory=tmp_path)
+    # Publish once a first sample is stored, so the next ones see the traffic as rates.
+    wait_until(SubscriptionSample.objects.exists, timeout=30, what="beat's first monitoring tick")
     with api_client(web, api_key) as client:
         for n in range(40):
             payload: dict[str, Any] = {"order_id": f"D-{n}", "total": f"{n}.50"}
