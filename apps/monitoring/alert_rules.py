@@ -17,6 +17,10 @@ them) and is one of six kinds, each with its own fields:
 | `outbox_backlog` | deliveries committed but not yet sent stay `above` N for `for` |
 
 Durations are seconds, or a string such as ``30s``, ``5m``, ``1h``.
+
+Why one module of ~320 lines: the file's schema and the specs it becomes are read
+together when a rule kind is added or changed; split, one kind's rules would sit in two
+files.
 """
 
 import fnmatch
