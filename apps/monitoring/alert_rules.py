@@ -32,11 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-from jsonschema import Draft202012Validator
-
 from apps.core.errors import SwitchboardError
-from apps.topology.loader import entry_label, expand_env
+from apps.topology.loader import document_parse, expand_env
 from apps.topology.webhook_secrets import webhook_secret_is_valid
 
 KINDS: dict[str, tuple[set[str], set[str]]] = {
@@ -184,15 +181,7 @@ def alerts_parse(
     `subscriptions`, when given, are the names a selector without wildcards must name.
     """
     environ = os.environ if environ is None else environ
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise AlertRulesError([f"{source}: not valid YAML: {exc}"]) from exc
-    validator = Draft202012Validator(ALERTS_SCHEMA)
-    problems = [
-        f"{entry_label(document, list(error.absolute_path))}: {error.message}"
-        for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path)))
-    ]
+    document, problems = document_parse(text, schema=ALERTS_SCHEMA, source=source)
     if problems:
         raise AlertRulesError(problems)
     problems = _check(document, subscriptions, environ)

@@ -120,6 +120,24 @@ def entry_label(document: Any, path: list[Any]) -> str:
     return label or "(top level)"
 
 
+def document_parse(text: str, *, schema: Mapping[str, Any], source: str) -> tuple[Any, list[str]]:
+    """Read a YAML document and check it against a JSON Schema; return it and its problems.
+
+    Each problem names its entry and field (`entry_label`); a document that is not YAML
+    is one problem naming `source`. Used by the topology and the alert rules files.
+    """
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        return None, [f"{source}: not valid YAML: {exc}"]
+    validator = Draft202012Validator(schema)
+    problems = [
+        f"{entry_label(document, list(error.absolute_path))}: {error.message}"
+        for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path)))
+    ]
+    return document, problems
+
+
 def topology_parse(
     text: str, *, source: str = "topology.yaml", environ: Mapping[str, str] | None = None
 ) -> TopologySpec:
@@ -128,15 +146,7 @@ def topology_parse(
     Environment references are resolved from `environ` (default: the process environment).
     """
     environ = os.environ if environ is None else environ
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise TopologyError([f"{source}: not valid YAML: {exc}"]) from exc
-    validator = Draft202012Validator(TOPOLOGY_SCHEMA)
-    problems = [
-        f"{entry_label(document, list(error.absolute_path))}: {error.message}"
-        for error in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path)))
-    ]
+    document, problems = document_parse(text, schema=TOPOLOGY_SCHEMA, source=source)
     if problems:
         raise TopologyError(problems)
     spec = _to_spec(document, environ)
