@@ -57,13 +57,14 @@ class ManagedProcess:
     env: dict[str, str]
     log_path: Path
     popen: subprocess.Popen[bytes] | None = None
+    cwd: Path = ROOT
 
     def start(self) -> "ManagedProcess":
-        """Start the command in the project's root, appending its output to the log file."""
+        """Start the command in `cwd` (the project's root), appending its output to the log file."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.popen = subprocess.Popen(
-                self.args, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                self.args, cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         return self
 
