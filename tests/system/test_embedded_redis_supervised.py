@@ -201,3 +201,22 @@ def test_redis_sigkilled_under_make_run_is_restarted_and_nothing_else_stops(
         leftover = redis_server_on(redis_port)
         if leftover is not None:  # started by this test, under its own port
             leftover.kill()
+
+
+def test_a_redis_server_that_cannot_start_ends_the_supervisor_after_five_tries(tmp_path: Path) -> None:
+    """A binary that fails at once (here `false`) is tried five times with growing back-off, then the
+    supervisor exits with its status, so honcho stops `make run` instead of looping for ever."""
+    root = tmp_path / "switchboard"
+    shutil.copytree(ROOT / "scripts", root / "scripts")
+    shutil.copytree(ROOT / "config", root / "config")
+    env = dict(os.environ, SWITCHBOARD_LOCAL_REDIS="1", SWITCHBOARD_REDIS_SERVER=shutil.which("false") or "/bin/false")
+    env["REDIS_PORT"] = str(free_port())
+    started = time.monotonic()
+    done = subprocess.run(
+        [str(root / "scripts" / "start" / "redis")], env=env, capture_output=True, text=True, timeout=30
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert output.count("restarting in") == 4, output
+    assert "5 times in a row right after starting; giving up" in output
+    assert 7 <= time.monotonic() - started < 20  # 0.5 + 1 + 2 + 4 s of back-off
