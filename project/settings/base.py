@@ -335,41 +335,29 @@ CELERY_BEAT_SCHEDULE = {
     # Deliveries whose TTL passed become dead letters `expired` within seconds wherever
     # they wait (apps/delivery/expiry.py); the relay sweeps every second as well.
     "expiry-deliveries": {"task": "delivery.deliveries_expire", "schedule": 5.0, "options": {"expires": 5.0}},
-    # Retention (apps/core/retention.py): bounded chunks per run, indexed, never open
-    # rows. Each entry expires after its interval: a run queued while no worker consumes
-    # the control queue is stale, the next one replaces it.
-    "retention-messages": {
-        "task": "core.retention_run",
-        "schedule": 60.0,
-        "kwargs": {"policy": "messages"},
-        "options": {"expires": 60.0},
-    },
-    "retention-dead-letters": {
-        "task": "core.retention_run",
-        "schedule": 300.0,
-        "kwargs": {"policy": "dead-letters"},
-        "options": {"expires": 300.0},
-    },
-    # The idempotency-key purge: keys past SWITCHBOARD_IDEMPOTENCY_TTL_SECONDS.
-    "retention-idempotency-keys": {
-        "task": "core.retention_run",
-        "schedule": 300.0,
-        "kwargs": {"policy": "idempotency-keys"},
-        "options": {"expires": 300.0},
-    },
-    "retention-audit-events": {
-        "task": "core.retention_run",
-        "schedule": 3600.0,
-        "kwargs": {"policy": "audit-events"},
-        "options": {"expires": 3600.0},
-    },
-    "retention-alert-incidents": {
-        "task": "core.retention_run",
-        "schedule": 3600.0,
-        "kwargs": {"policy": "alert-incidents"},
-        "options": {"expires": 3600.0},
-    },
 }
+# Retention (apps/core/retention.py): bounded chunks per run, indexed, never open rows;
+# seconds between runs per policy ("idempotency-keys" is the purge of keys past
+# SWITCHBOARD_IDEMPOTENCY_TTL_SECONDS). Each entry expires after its interval: a run
+# queued while no worker consumes the control queue is stale, the next one replaces it.
+SWITCHBOARD_RETENTION_INTERVALS = {
+    "messages": 60.0,
+    "dead-letters": 300.0,
+    "idempotency-keys": 300.0,
+    "audit-events": 3600.0,
+    "alert-incidents": 3600.0,
+}
+CELERY_BEAT_SCHEDULE.update(
+    {
+        f"retention-{policy}": {
+            "task": "core.retention_run",
+            "schedule": seconds,
+            "kwargs": {"policy": policy},
+            "options": {"expires": seconds},
+        }
+        for policy, seconds in SWITCHBOARD_RETENTION_INTERVALS.items()
+    }
+)
 # Days a resolved alert incident is kept (apps/monitoring/retention.py).
 SWITCHBOARD_ALERT_RETENTION_DAYS = env.int("SWITCHBOARD_ALERT_RETENTION_DAYS", default=30)
 # Alert emails go through Django's email backend, configured by one URL
